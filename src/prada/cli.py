@@ -1,0 +1,71 @@
+"""The ``prada`` command: a thin layer over the stage libraries.
+
+Each stage owns its sub-commands (``prada.<stage>.commands``); this module mounts them and turns
+user errors (``PradaError``) into one clear line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+
+from prada.errors import PradaError
+
+app = typer.Typer(
+    name="prada",
+    help="PRADA: chain-of-thought distillation that generalises across domains.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+
+
+def _mount() -> None:
+    # Imported here so that `prada --help` stays fast and import errors name the stage.
+    from prada.data.commands import data_app
+
+    app.add_typer(data_app, name="data")
+    for module_name in (
+        "prada.teacher.commands",
+        "prada.training.commands",
+        "prada.evaluation.commands",
+        "prada.runner",
+        "prada.reporting.commands",
+    ):
+        try:
+            module = __import__(module_name, fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name == module_name:
+                continue  # stage not built yet
+            raise
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _mount()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PradaError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Small, careful file helpers shared by every stage.
+
+- ``read_jsonl`` names the file and line of any malformed record, and can tolerate a torn last line
+  (a process killed mid-write) without hiding corruption elsewhere.
+- ``append_jsonl`` flushes and fsyncs, so a completed record survives a crash.
+- ``write_json_atomic`` writes to a temporary file and renames, so readers never see half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from prada.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield one dict per non-empty line of ``path``.
+
+    Raises ``DataError`` naming ``path:line`` for malformed JSON or a non-object line. With
+    ``tolerate_torn_tail`` a malformed *last* line that does not end in a newline (the signature of
+    a write interrupted by a crash) is skipped with a warning instead.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with path.open("rb") as f:
+        lines = f.read().split(b"\n")
+    # After split, a file ending in "\n" has an empty last element; otherwise the last element is
+    # a line without its newline: possibly torn.
+    ends_with_newline = lines[-1] == b""
+    for lineno, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        is_last = lineno == len(lines)
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if tolerate_torn_tail and is_last and not ends_with_newline:
+                logger.warning("%s:%d: ignoring a torn last line (interrupted write)", path, lineno)
+                return
+            raise DataError(f"{path}:{lineno}: malformed JSON ({e})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        yield record
+
+
+def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
+    """All records of a JSONL file (see ``iter_jsonl``)."""
+    return list(iter_jsonl(path, tolerate_torn_tail=tolerate_torn_tail))
+
+
+def read_json(path: str | Path) -> Any:
+    """Parse a JSON file, naming the file, line and column on a syntax error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}:{e.colno}: malformed JSON ({e.msg})") from None
+
+
+def _repair_torn_tail(path: Path) -> None:
+    """Truncate a trailing partial line so that the next append starts on a fresh line."""
+    with path.open("rb+") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        data_start = max(0, size - (1 << 20))
+        f.seek(data_start)
+        tail = f.read()
+        cut = tail.rfind(b"\n")
+        new_size = data_start + cut + 1 if cut >= 0 else 0
+        f.truncate(new_size)
+
+
+class JsonlAppender:
+    """Append records durably: each ``write`` is one line, flushed and fsync'd.
+
+    Opening repairs a torn last line left by a crash (it is dropped: its request is redone).
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            _repair_torn_tail(self.path)
+        self._f = self.path.open("a", encoding="utf-8")
+        self._fsync = fsync
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        if self._fsync:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
+    """Write a whole JSONL file atomically (temp file + rename)."""
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    write_text_atomic(path, text)
+
+
+def write_json_atomic(path: str | Path, obj: Any, *, indent: int = 2) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

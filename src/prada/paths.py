@@ -1,0 +1,61 @@
+"""The run directory: the only way stages talk to each other.
+
+    RUN_DIR/
+      config.yaml                      fully resolved RunConfig
+      teacher/cache.jsonl              every completed teacher request (append-only, fsync'd)
+      teacher/corpus.jsonl             kept (correct, de-duplicated) rationales, one per line
+      teacher/summary.json             yield, token usage, cost
+      train/{method}-seed{seed}/       one training run
+        log.jsonl                      one line per optimizer step
+        tb/                            TensorBoard events
+        checkpoints/step-{N}/          resumable state (weights + optimizer + RNG + data position)
+        snapshots/step-{N}/            weights only, for accuracy-vs-step curves
+        final/                         the trained student (a checkpoint ``prada`` can load)
+        summary.json                   steps, wall time, tokens/s
+      eval/{model}/{task}/predictions.jsonl, metrics.json
+      features/{model}.npz             pooled question features for t-SNE / proxy A-distance
+      report/                          table.md, table.csv, *.png, index.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def teacher_dir(self) -> Path:
+        return self.root / "teacher"
+
+    @property
+    def teacher_cache(self) -> Path:
+        return self.teacher_dir / "cache.jsonl"
+
+    @property
+    def teacher_corpus(self) -> Path:
+        return self.teacher_dir / "corpus.jsonl"
+
+    @property
+    def teacher_summary(self) -> Path:
+        return self.teacher_dir / "summary.json"
+
+    def train_dir(self, method: str, seed: int) -> Path:
+        return self.root / "train" / f"{method}-seed{seed}"
+
+    def eval_dir(self, model_name: str, task: str) -> Path:
+        return self.root / "eval" / model_name / task
+
+    def features_file(self, model_name: str) -> Path:
+        return self.root / "features" / f"{model_name}.npz"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
