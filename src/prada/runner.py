@@ -1,0 +1,239 @@
+"""``prada run CONFIG.yaml``: teacher → training (methods × seeds) → evaluation → report.
+
+The run directory is the cache: every stage writes its outputs last and is skipped when they
+exist, so re-running a finished run does no work, and re-running an interrupted one resumes
+(training continues from its latest checkpoint, the teacher from its request cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from prada.config import RunConfig, dump_yaml, load_config, to_dict
+from prada.errors import RunDirError
+from prada.io import read_json, write_text_atomic
+from prada.paths import RunPaths
+
+logger = logging.getLogger(__name__)
+console = Console()
+
+ZERO_SHOT_MODEL = "zero_shot_cot"
+"""Name under which the untrained student, prompted with Zero-Shot-CoT, is evaluated."""
+
+# Keys that may change between invocations on the same run directory: they grow the grid or only
+# change how things are displayed/executed, never what an existing output means.
+_MUTABLE_KEYS = {
+    "name",
+    "output_dir",
+    "methods",
+    "seeds",
+    "report",
+    "data.data_dir",
+    "eval.batch_size",
+    "eval.backend",
+    "train.num_workers",
+    "eval.zero_shot_baseline",
+}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _is_mutable(key: str) -> bool:
+    return any(key == m or key.startswith(m + ".") for m in _MUTABLE_KEYS)
+
+
+def check_compatible(saved: dict[str, Any], cfg: RunConfig, config_path: Path) -> None:
+    """Refuse to reuse a run directory whose outputs were produced by a different config."""
+    old, new = _flatten(saved), _flatten(to_dict(cfg))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and not _is_mutable(k))
+    if changed:
+        lines = "\n  ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        raise RunDirError(
+            f"{config_path}: this run directory was made with a different config; its outputs would "
+            f"not match. Changed keys:\n  {lines}\nUse a new output_dir (e.g. output_dir=runs/new) "
+            "or restore these values. Nothing was overwritten."
+        )
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model to evaluate: the untrained base, a trained student or one of its snapshots."""
+
+    name: str
+    model_ref: str
+    prompt_style: str
+    step: int | None = None
+
+
+def prompt_style_for(method: str) -> str:
+    return "answer_only" if method == "ft" else "student"
+
+
+def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
+    """Run (or resume) the whole experiment; return the run directory."""
+    from prada.data import get_task
+
+    paths = RunPaths(Path(cfg.output_dir))
+    paths.root.mkdir(parents=True, exist_ok=True)
+    if paths.config.exists():
+        check_compatible(yaml.safe_load(paths.config.read_text()) or {}, cfg, paths.config)
+    write_text_atomic(paths.config, dump_yaml(cfg))
+
+    data_dir = cfg.resolved_data_dir()
+    source = get_task(cfg.data.source, cfg.data)
+    targets = [get_task(t, cfg.data) for t in cfg.data.targets]
+    eval_tasks = [source, *targets]
+    # Fail on a missing/invalid dataset now, not after an hour of training.
+    for task in eval_tasks:
+        task.load(cfg.eval.split, data_dir)
+    for task in [source, *targets]:
+        task.load("train", data_dir)
+
+    started = time.perf_counter()
+
+    # 1. Teacher -------------------------------------------------------------------------------
+    if paths.teacher_summary.exists() and paths.teacher_corpus.exists():
+        console.print(f"[dim]teacher: done ({paths.teacher_corpus})[/]")
+    else:
+        from prada.teacher import run_teacher_stage
+
+        console.rule("teacher")
+        run_teacher_stage(cfg, paths.teacher_dir)
+
+    # 2. Training ------------------------------------------------------------------------------
+    from prada.training import train
+
+    jobs: list[ModelJob] = []
+    if cfg.eval.zero_shot_baseline:
+        jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, "zero_shot_cot"))
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            out = paths.train_dir(method, seed)
+            name = out.name
+            if (out / "final").exists():
+                console.print(f"[dim]train {name}: done[/]")
+            else:
+                console.rule(f"train {name}")
+                train(cfg, method, seed, out, paths.teacher_corpus, resume=True)
+            jobs.append(ModelJob(name, str(out / "final"), prompt_style_for(method)))
+            for snapshot in sorted(out.glob("snapshots/step-*"), key=lambda p: int(p.name.split("-")[1])):
+                step = int(snapshot.name.split("-")[1])
+                jobs.append(ModelJob(f"{name}@step-{step}", str(snapshot), prompt_style_for(method), step))
+
+    # 3. Evaluation ----------------------------------------------------------------------------
+    from prada.evaluation import evaluate_model, extract_features
+
+    for job in jobs:
+        # Snapshots only feed the accuracy-vs-step curves, which are about the targets.
+        tasks = targets if job.step is not None else eval_tasks
+        for task in tasks:
+            out = paths.eval_dir(job.name, task.name)
+            if (out / "metrics.json").exists():
+                continue
+            console.print(f"evaluate {job.name} on {task.name}")
+            evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style)
+
+    # 4. Features for t-SNE and proxy A-distance -----------------------------------------------
+    if cfg.report.plots or report:
+        feature_examples = _feature_examples(cfg, eval_tasks, data_dir)
+        for job in jobs:
+            if job.step is not None or job.name == ZERO_SHOT_MODEL:
+                continue
+            out = paths.features_file(job.name)
+            if out.exists():
+                continue
+            console.print(f"features {job.name}")
+            extract_features(job.model_ref, feature_examples, cfg, out_path=out)
+
+    # 5. Report ---------------------------------------------------------------------------------
+    if report:
+        _report(paths)
+    print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
+    console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
+    return paths.root
+
+
+def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, list[Any]]:
+    import random
+
+    out = {}
+    for task in tasks:
+        examples = task.load(cfg.eval.split, data_dir)
+        rng = random.Random(cfg.eval.seed)
+        if len(examples) > cfg.report.feature_examples:
+            examples = rng.sample(examples, cfg.report.feature_examples)
+        out[task.name] = examples
+    return out
+
+
+def _report(paths: RunPaths) -> None:
+    from prada.reporting import build_report
+
+    index = paths.report_dir / "index.html"
+    inputs = [p for pattern in ("eval/*/*/metrics.json", "train/*/log.jsonl", "features/*.npz")
+              for p in paths.root.glob(pattern)]
+    if index.exists() and inputs and max(p.stat().st_mtime for p in inputs) <= index.stat().st_mtime:
+        console.print(f"[dim]report: up to date ({index})[/]")
+        return
+    console.rule("report")
+    build_report([paths.root], paths.report_dir)
+    console.print(f"report: {index}")
+
+
+def print_summary(paths: RunPaths, cfg: RunConfig, jobs: list[ModelJob], task_names: list[str]) -> None:
+    table = Table(title=f"{cfg.name}: accuracy (%) on {cfg.eval.split}")
+    table.add_column("model")
+    for i, name in enumerate(task_names):
+        table.add_column(f"{name} ({'source' if i == 0 else 'target'})", justify="right")
+    for job in jobs:
+        if job.step is not None:
+            continue
+        row = [job.name]
+        for name in task_names:
+            metrics_path = paths.eval_dir(job.name, name) / "metrics.json"
+            if metrics_path.exists():
+                m = read_json(metrics_path)
+                row.append(f"{100 * m['accuracy']:.1f} ({m['correct']}/{m['n']})")
+            else:
+                row.append("-")
+        table.add_row(*row)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_command(
+        config: Path = typer.Argument(..., help="Experiment YAML (see configs/)."),
+        overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-4"),
+        no_report: bool = typer.Option(False, "--no-report", help="Skip building the report."),
+    ) -> None:
+        """Run an experiment end to end: teacher, training, evaluation, report.
+
+        Re-running skips finished stages and resumes interrupted training.
+
+        Examples:
+
+          prada run configs/quickstart.yaml
+
+          prada run configs/experiments/multiarith.yaml --  seeds=[0,1] data.data_dir=../shared/data
+        """
+        cfg = load_config(config, overrides or [])
+        run_experiment(cfg, report=not no_report)
