@@ -1,0 +1,261 @@
+"""Read everything the report needs from run directories — files only, no models.
+
+Layout read (see ``docs/reporting.md``)::
+
+    RUN_DIR/config.yaml                              data.source / data.targets, report settings
+    RUN_DIR/eval/{model}/{task}/metrics.json         one evaluation (+ predictions.jsonl beside it)
+    RUN_DIR/train/{method}-seed{seed}/log.jsonl      per-step training log (+ summary.json)
+    RUN_DIR/features/{model}.npz                     pooled question features, one array per domain
+
+``{model}`` names are ``{method}-seed{seed}`` for a trained student's final weights,
+``{method}-seed{seed}@step-{N}`` for a snapshot taken at optimizer step N, and any other name
+(e.g. ``zero_shot_cot`` for the untrained base model) for a model without seed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from prada.config import ReportConfig
+from prada.errors import DataError, RunDirError
+from prada.io import read_json, read_jsonl
+
+logger = logging.getLogger(__name__)
+
+_MODEL_RE = re.compile(r"^(?P<method>.+?)-seed(?P<seed>\d+)(?:@step-(?P<step>\d+))?$")
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A parsed evaluation/feature name: ``prada-seed1@step-40`` -> (prada, 1, 40)."""
+
+    method: str
+    seed: int | None = None
+    snapshot_step: int | None = None
+    """Set for snapshot evaluations only (``@step-N``); ``None`` for final weights."""
+
+    @property
+    def run(self) -> str:
+        """The training run's name without the snapshot suffix."""
+        return self.method if self.seed is None else f"{self.method}-seed{self.seed}"
+
+    def __str__(self) -> str:
+        return self.run if self.snapshot_step is None else f"{self.run}@step-{self.snapshot_step}"
+
+
+def parse_model_name(name: str) -> ModelName:
+    """>>> parse_model_name("prada-seed1@step-40")
+    ModelName(method='prada', seed=1, snapshot_step=40)
+    >>> parse_model_name("zero_shot_cot")
+    ModelName(method='zero_shot_cot', seed=None, snapshot_step=None)
+    """
+    m = _MODEL_RE.match(name)
+    if not m:
+        return ModelName(method=name)
+    step = m.group("step")
+    return ModelName(m.group("method"), int(m.group("seed")), int(step) if step else None)
+
+
+def snapshot_model_name(method: str, seed: int, step: int) -> str:
+    """The eval/feature name of a snapshot: ``snapshot_model_name("prada", 0, 40) == "prada-seed0@step-40"``."""
+    return f"{method}-seed{seed}@step-{step}"
+
+
+@dataclass
+class EvalRecord:
+    run_dir: Path
+    model: ModelName
+    task: str
+    metrics: dict[str, Any]
+    ids: list[str] | None = None
+    """Question ids in file order (None when predictions.jsonl is missing)."""
+    correct: np.ndarray | None = None
+    """0/1 per question, aligned with ``ids``."""
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.metrics["accuracy"])
+
+    @property
+    def n(self) -> int:
+        return int(self.metrics["n"])
+
+    @property
+    def step(self) -> int | None:
+        """Training step of the evaluated weights (snapshot name, else metrics' ``step``)."""
+        if self.model.snapshot_step is not None:
+            return self.model.snapshot_step
+        step = self.metrics.get("step")
+        return int(step) if isinstance(step, (int, float)) else None
+
+    def correct_vector(self) -> np.ndarray:
+        """Per-question 0/1 outcomes; rebuilt from n/correct when predictions are missing (the
+        bootstrap of a mean depends on the counts only)."""
+        if self.correct is not None:
+            return self.correct
+        k = int(self.metrics["correct"])
+        return np.concatenate([np.ones(k), np.zeros(self.n - k)])
+
+
+@dataclass
+class TrainRecord:
+    run_dir: Path
+    method: str
+    seed: int | None
+    log: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+
+
+@dataclass
+class FeatureRecord:
+    run_dir: Path
+    model: ModelName
+    path: Path
+    features: dict[str, np.ndarray]
+
+
+@dataclass
+class ReportData:
+    run_dirs: list[Path]
+    source: str | None = None
+    targets: list[str] = field(default_factory=list)
+    evals: list[EvalRecord] = field(default_factory=list)
+    trains: list[TrainRecord] = field(default_factory=list)
+    features: list[FeatureRecord] = field(default_factory=list)
+    report_cfg: ReportConfig = field(default_factory=ReportConfig)
+    notes: list[str] = field(default_factory=list)
+    """Human-readable remarks about missing or inconsistent pieces (shown in the report)."""
+
+    def note(self, text: str) -> None:
+        logger.warning("report: %s", text)
+        if text not in self.notes:
+            self.notes.append(text)
+
+    @property
+    def final_evals(self) -> list[EvalRecord]:
+        return [e for e in self.evals if e.model.snapshot_step is None]
+
+    def role(self, task: str) -> str:
+        if task == self.source:
+            return "source"
+        if task in self.targets:
+            return "target"
+        return "other"
+
+    def tasks(self) -> list[str]:
+        """Source, then targets in config order, then any other evaluated task (sorted)."""
+        seen = {e.task for e in self.evals}
+        ordered = [t for t in [self.source, *self.targets] if t and t in seen]
+        return ordered + sorted(seen - set(ordered))
+
+
+def _read_config(run_dir: Path, data: ReportData, first: bool) -> None:
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        data.note(f"{run_dir}: no config.yaml; source/target roles come from other run dirs or are unknown")
+        return
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise RunDirError(f"{path}: malformed YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{path}: the top level must be a mapping")
+    data_section = raw.get("data") or {}
+    source = data_section.get("source")
+    targets = list(data_section.get("targets") or [])
+    if data.source is None:
+        data.source = source
+    elif source and source != data.source:
+        data.note(f"{run_dir}: source '{source}' differs from '{data.source}' of an earlier run dir; using '{data.source}'")
+    for t in targets:
+        if t not in data.targets:
+            data.targets.append(t)
+    report_section = raw.get("report")
+    if first and isinstance(report_section, dict):
+        known = {k: v for k, v in report_section.items() if k in ReportConfig.__dataclass_fields__}
+        try:
+            data.report_cfg = ReportConfig(**known)
+        except TypeError:  # pragma: no cover - defensive
+            data.note(f"{path}: ignoring an unreadable report section")
+
+
+def _read_predictions(path: Path, data: ReportData) -> tuple[list[str] | None, np.ndarray | None]:
+    if not path.is_file():
+        data.note(f"{path.parent}: no predictions.jsonl; bootstrap intervals use the metrics' counts")
+        return None, None
+    records = read_jsonl(path, tolerate_torn_tail=True)
+    ids = [str(r.get("id", i)) for i, r in enumerate(records)]
+    correct = np.array([1.0 if r.get("correct") else 0.0 for r in records])
+    return ids, correct
+
+
+def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Path]) -> None:
+    eval_root = run_dir / "eval"
+    if not eval_root.is_dir():
+        data.note(f"{run_dir}: no eval/ directory")
+        return
+    for metrics_path in sorted(eval_root.glob("*/*/metrics.json")):
+        model_dir, task = metrics_path.parent.parent.name, metrics_path.parent.name
+        try:
+            metrics = read_json(metrics_path)
+        except DataError as e:
+            data.note(f"skipping unreadable metrics: {e}")
+            continue
+        if not isinstance(metrics, dict) or not {"n", "correct", "accuracy"} <= metrics.keys():
+            data.note(f"{metrics_path}: lacks n/correct/accuracy; skipped")
+            continue
+        key = (model_dir, task)
+        if key in seen:
+            data.note(f"{metrics_path}: {model_dir}/{task} also in {seen[key]}; keeping the first")
+            continue
+        seen[key] = run_dir
+        ids, correct = _read_predictions(metrics_path.parent / "predictions.jsonl", data)
+        if correct is not None and len(correct) != int(metrics["n"]):
+            data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics['n']}; using the counts")
+            ids, correct = None, None
+        data.evals.append(EvalRecord(run_dir, parse_model_name(model_dir), task, metrics, ids, correct))
+
+
+def _read_trains(run_dir: Path, data: ReportData) -> None:
+    for log_path in sorted((run_dir / "train").glob("*/log.jsonl")):
+        name = parse_model_name(log_path.parent.name)
+        log = read_jsonl(log_path, tolerate_torn_tail=True)
+        summary_path = log_path.parent / "summary.json"
+        summary = read_json(summary_path) if summary_path.is_file() else None
+        data.trains.append(TrainRecord(run_dir, name.method, name.seed, log, summary))
+
+
+def _read_features(run_dir: Path, data: ReportData) -> None:
+    for path in sorted((run_dir / "features").glob("*.npz")):
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                feats = {k: np.asarray(npz[k]) for k in npz.files}
+        except (OSError, ValueError) as e:
+            data.note(f"{path}: unreadable features ({e}); skipped")
+            continue
+        data.features.append(FeatureRecord(run_dir, parse_model_name(path.stem), path, feats))
+
+
+def collect(run_dirs: list[Path]) -> ReportData:
+    """Read every run dir; several dirs merge (e.g. one per seed). Missing pieces become notes."""
+    if not run_dirs:
+        raise RunDirError("no run directory given")
+    data = ReportData(run_dirs=[Path(d) for d in run_dirs])
+    seen: dict[tuple[str, str], Path] = {}
+    for i, run_dir in enumerate(data.run_dirs):
+        if not run_dir.is_dir():
+            raise RunDirError(f"{run_dir}: run directory not found")
+        _read_config(run_dir, data, first=i == 0)
+        _read_evals(run_dir, data, seen)
+        _read_trains(run_dir, data)
+        _read_features(run_dir, data)
+    if not data.evals:
+        data.note("no evaluations found (eval/*/*/metrics.json): the table is empty")
+    return data

@@ -1,0 +1,297 @@
+"""Method × dataset tables: accuracy (mean ± std over seeds, bootstrap 95% interval over
+questions and seeds, n questions) and proxy A-distance, as Markdown, CSV and HTML.
+
+Everything here is a pure function of the collected files: the bootstrap uses a fixed seed, so
+regenerating the report from the same run dirs gives byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from prada.reporting.collect import EvalRecord, ReportData
+from prada.reporting.stats import BOOTSTRAP_SEED, bootstrap_ci, mean_std, proxy_a_distance
+from prada.reporting.style import method_label, method_sort_key
+
+
+@dataclass
+class AccuracyCell:
+    method: str
+    task: str
+    role: str
+    seeds: list[int | None]
+    accuracies: list[float]
+    """Per seed, in percent, in ``seeds`` order."""
+    n_questions: list[int]
+    mean: float
+    std: float | None
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class PadCell:
+    method: str
+    target: str
+    seeds: list[int | None]
+    values: list[float]
+    mean: float
+    std: float | None
+
+
+@dataclass
+class Tables:
+    methods: list[str]
+    tasks: list[str]
+    roles: dict[str, str]
+    cells: dict[tuple[str, str], AccuracyCell] = field(default_factory=dict)
+    target_avg: dict[str, tuple[float, float | None, int]] = field(default_factory=dict)
+    """method -> (mean, std, seeds) of the per-seed mean accuracy over all targets."""
+    pad: dict[tuple[str, str], PadCell] = field(default_factory=dict)
+    bootstrap_samples: int = 1000
+
+
+def _seed_key(seed: int | None) -> int:
+    return -1 if seed is None else seed
+
+
+def _correct_matrix(records: list[EvalRecord], data: ReportData) -> np.ndarray | list[np.ndarray]:
+    """Per-seed outcomes aligned by question id when every seed saw the same questions."""
+    vectors = [r.correct_vector() for r in records]
+    id_lists = [r.ids for r in records]
+    if all(ids is not None for ids in id_lists) and len({frozenset(ids) for ids in id_lists}) == 1:  # type: ignore[arg-type]
+        order = sorted(id_lists[0])  # type: ignore[arg-type]
+        aligned = []
+        for r, vec in zip(records, vectors):
+            pos = {qid: i for i, qid in enumerate(r.ids)}  # type: ignore[union-attr]
+            aligned.append(vec[[pos[q] for q in order]])
+        return np.stack(aligned)
+    if len({len(v) for v in vectors}) > 1:
+        data.note(
+            f"{records[0].model.method}/{records[0].task}: seeds were evaluated on different questions; "
+            "their bootstrap resamples questions per seed"
+        )
+        return vectors
+    return np.stack(vectors) if all(ids is None for ids in id_lists) else vectors
+
+
+def build_tables(data: ReportData) -> Tables:
+    by_key: dict[tuple[str, str], list[EvalRecord]] = defaultdict(list)
+    for rec in data.final_evals:
+        by_key[(rec.model.method, rec.task)].append(rec)
+    methods = sorted({m for m, _ in by_key}, key=method_sort_key)
+    tasks = data.tasks()
+    tables = Tables(
+        methods=methods,
+        tasks=tasks,
+        roles={t: data.role(t) for t in tasks},
+        bootstrap_samples=data.report_cfg.bootstrap_samples,
+    )
+    for (method, task), records in by_key.items():
+        records = sorted(records, key=lambda r: _seed_key(r.model.seed))
+        accs = [100.0 * r.accuracy for r in records]
+        mean, std = mean_std(accs)
+        lo, hi = bootstrap_ci(
+            _correct_matrix(records, data), samples=data.report_cfg.bootstrap_samples, seed=BOOTSTRAP_SEED
+        )
+        tables.cells[(method, task)] = AccuracyCell(
+            method, task, data.role(task), [r.model.seed for r in records], accs,
+            [r.n for r in records], mean, std, 100.0 * lo, 100.0 * hi,
+        )
+    targets = [t for t in tasks if data.role(t) == "target"]
+    for method in methods:
+        if not targets or not all((method, t) in tables.cells for t in targets):
+            continue
+        per_seed: dict[int | None, list[float]] = defaultdict(list)
+        for t in targets:
+            cell = tables.cells[(method, t)]
+            for seed, acc in zip(cell.seeds, cell.accuracies):
+                per_seed[seed].append(acc)
+        complete = [float(np.mean(v)) for v in per_seed.values() if len(v) == len(targets)]
+        if complete:
+            m, s = mean_std(complete)
+            tables.target_avg[method] = (m, s, len(complete))
+    _pad_cells(data, tables)
+    return tables
+
+
+def _pad_cells(data: ReportData, tables: Tables) -> None:
+    if not data.features:
+        data.note("no features/*.npz: proxy A-distance and t-SNE are skipped")
+        return
+    if data.source is None:
+        data.note("the source task is unknown (no config.yaml): proxy A-distance is skipped")
+        return
+    values: dict[tuple[str, str], list[tuple[int | None, float]]] = defaultdict(list)
+    for rec in data.features:
+        if rec.model.snapshot_step is not None:
+            continue
+        if data.source not in rec.features:
+            data.note(f"{rec.path}: no '{data.source}' (source) features; PAD skipped for {rec.model}")
+            continue
+        for domain, feats in rec.features.items():
+            if domain == data.source:
+                continue
+            try:
+                result = proxy_a_distance(
+                    rec.features[data.source], feats, max_per_domain=data.report_cfg.feature_examples
+                )
+            except ValueError as e:
+                data.note(f"{rec.path}: PAD {data.source}->{domain} skipped ({e})")
+                continue
+            values[(rec.model.method, domain)].append((rec.model.seed, result.pad))
+    for (method, domain), pairs in values.items():
+        pairs.sort(key=lambda p: _seed_key(p[0]))
+        mean, std = mean_std([v for _, v in pairs])
+        tables.pad[(method, domain)] = PadCell(method, domain, [s for s, _ in pairs], [v for _, v in pairs], mean, std)
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_acc(cell: AccuracyCell) -> str:
+    spread = f" ± {cell.std:.1f}" if cell.std is not None else ""
+    return f"{cell.mean:.1f}{spread} [{cell.ci_low:.1f}, {cell.ci_high:.1f}]"
+
+
+def _fmt_mean_std(mean: float, std: float | None, digits: int = 1) -> str:
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def _n_label(tables: Tables, task: str) -> str:
+    ns = sorted({n for m in tables.methods if (m, task) in tables.cells for n in tables.cells[(m, task)].n_questions})
+    if not ns:
+        return "n=?"
+    return f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}–{ns[-1]}"
+
+
+def _header(tables: Tables, task: str) -> str:
+    role = tables.roles[task]
+    return f"{task} ({role}, {_n_label(tables, task)})" if role != "other" else f"{task} ({_n_label(tables, task)})"
+
+
+def _method_row_label(tables: Tables, method: str) -> str:
+    seeds = {s for t in tables.tasks if (method, t) in tables.cells for s in tables.cells[(method, t)].seeds}
+    seeds.discard(None)
+    return f"{method_label(method)} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})" if seeds else method_label(method)
+
+
+def _targets(tables: Tables) -> list[str]:
+    return [t for t in tables.tasks if tables.roles[t] == "target"]
+
+
+def accuracy_rows(tables: Tables) -> tuple[list[str], list[list[str]]]:
+    header = ["method", *(_header(tables, t) for t in tables.tasks)]
+    has_avg = bool(tables.target_avg)
+    if has_avg:
+        header.append("target avg")
+    rows = []
+    for m in tables.methods:
+        row = [_method_row_label(tables, m)]
+        row += [_fmt_acc(tables.cells[(m, t)]) if (m, t) in tables.cells else "—" for t in tables.tasks]
+        if has_avg:
+            row.append(_fmt_mean_std(*tables.target_avg[m][:2]) if m in tables.target_avg else "—")
+        rows.append(row)
+    return header, rows
+
+
+def pad_rows(tables: Tables) -> tuple[list[str], list[list[str]]]:
+    domains = sorted({d for _, d in tables.pad}, key=lambda d: (tables.roles.get(d) != "target", d))
+    header = ["method", *(f"PAD source→{d}" for d in domains)]
+    rows = []
+    for m in sorted({m for m, _ in tables.pad}, key=method_sort_key):
+        rows.append([method_label(m)] + [
+            _fmt_mean_std(tables.pad[(m, d)].mean, tables.pad[(m, d)].std, 2) if (m, d) in tables.pad else "—"
+            for d in domains
+        ])
+    return header, rows
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def caption(tables: Tables) -> str:
+    return (
+        "Accuracy in % on each task's evaluated split: mean ± sample std (ddof=1) over seeds "
+        f"[percentile bootstrap 95% interval over questions and seeds, {tables.bootstrap_samples} "
+        f"resamples, seed {BOOTSTRAP_SEED}]; n = questions evaluated. 'target avg' is the mean over "
+        "target tasks per seed, then mean ± std over seeds."
+    )
+
+
+PAD_CAPTION = (
+    "Proxy A-distance 2(1 − 2ε) between source and each domain's pooled question features "
+    "(ε: held-out error of a logistic-regression domain classifier on a 50/50 split); "
+    "lower means more domain-invariant features. Mean ± std over seeds."
+)
+
+
+def to_markdown(tables: Tables) -> str:
+    parts = ["## Accuracy", "", _md_table(*accuracy_rows(tables)), "", caption(tables), ""]
+    if tables.pad:
+        parts += ["## Proxy A-distance", "", _md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
+    return "\n".join(parts)
+
+
+def to_html(tables: Tables) -> str:
+    def table(header: list[str], rows: list[list[str]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    out = [table(*accuracy_rows(tables)), f"<p class='caption'>{html.escape(caption(tables))}</p>"]
+    if tables.pad:
+        out += ["<h3>Proxy A-distance</h3>", table(*pad_rows(tables)), f"<p class='caption'>{html.escape(PAD_CAPTION)}</p>"]
+    return "\n".join(out)
+
+
+CSV_FIELDS = (
+    "method", "dataset", "role", "n_seeds", "seeds", "n_questions", "accuracy_mean", "accuracy_std",
+    "ci95_low", "ci95_high", "per_seed_accuracy", "pad_mean", "pad_std",
+)
+
+
+def _num(x: float | None, digits: int = 4) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def to_csv(tables: Tables) -> str:
+    """Long format, one row per (method, dataset); accuracy in %, full precision."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    keys = sorted(
+        set(tables.cells) | set(tables.pad),
+        key=lambda k: (method_sort_key(k[0]), tables.tasks.index(k[1]) if k[1] in tables.tasks else 999, k[1]),
+    )
+    for method, task in keys:
+        cell = tables.cells.get((method, task))
+        pad = tables.pad.get((method, task))
+        row = {"method": method, "dataset": task, "role": tables.roles.get(task, "other")}
+        if cell is not None:
+            row.update(
+                n_seeds=len(cell.seeds),
+                seeds=";".join("" if s is None else str(s) for s in cell.seeds),
+                n_questions=";".join(str(n) for n in sorted(set(cell.n_questions))),
+                accuracy_mean=_num(cell.mean),
+                accuracy_std=_num(cell.std),
+                ci95_low=_num(cell.ci_low),
+                ci95_high=_num(cell.ci_high),
+                per_seed_accuracy=";".join(_num(a) for a in cell.accuracies),
+            )
+        if pad is not None:
+            row.update(pad_mean=_num(pad.mean), pad_std=_num(pad.std))
+        writer.writerow(row)
+    return buf.getvalue()

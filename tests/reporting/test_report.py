@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from prada.errors import RunDirError
+from prada.reporting import build_report, collect, parse_model_name
+from prada.reporting.commands import register
+from prada.reporting.tables import build_tables
+
+from .conftest import SOURCE, TARGETS, correct_vector, make_run_dir
+
+PNGS = ("accuracy_vs_steps.png", "tsne.png", "training_curves.png", "pad.png")
+
+
+def _csv_rows(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    with path.open() as f:
+        return {(r["method"], r["dataset"]): r for r in csv.DictReader(f)}
+
+
+def test_parse_model_name() -> None:
+    assert str(parse_model_name("prada-seed3@step-120")) == "prada-seed3@step-120"
+    m = parse_model_name("ft_cot-seed0")
+    assert (m.method, m.seed, m.snapshot_step) == ("ft_cot", 0, None)
+    assert parse_model_name("zero_shot_cot").seed is None
+
+
+def test_table_values_equal_hand_computed(run_dir: Path, tmp_path: Path) -> None:
+    build_report([run_dir], tmp_path / "report")
+    rows = _csv_rows(tmp_path / "report" / "table.csv")
+    for method in ("ft_cot", "prada"):
+        for task in (SOURCE, *TARGETS):
+            accs = [100 * np.mean(correct_vector(method, s, task)) for s in (0, 1)]
+            row = rows[(method, task)]
+            assert float(row["accuracy_mean"]) == pytest.approx(np.mean(accs), abs=1e-4)
+            assert float(row["accuracy_std"]) == pytest.approx(np.std(accs, ddof=1), abs=1e-4)
+            assert row["n_questions"] == "20" and row["n_seeds"] == "2"
+            assert row["role"] == ("source" if task == SOURCE else "target")
+            lo, hi = float(row["ci95_low"]), float(row["ci95_high"])
+            assert lo <= float(row["accuracy_mean"]) <= hi
+    base = rows[("zero_shot_cot", SOURCE)]
+    assert float(base["accuracy_mean"]) == pytest.approx(15.0) and base["accuracy_std"] == ""
+    # PAD: ft_cot features are shifted per target (separable), prada's are identical (mixed).
+    assert float(rows[("ft_cot", "svamp")]["pad_mean"]) > 1.5
+    assert abs(float(rows[("prada", "svamp")]["pad_mean"])) < 0.6
+    md = (tmp_path / "report" / "table.md").read_text()
+    assert "multiarith (source, n=20)" in md and "addsub (target, n=20)" in md
+    assert "PRADA (2 seeds)" in md and "target avg" in md and "Proxy A-distance" in md
+
+
+def test_report_outputs_and_exact_regeneration(run_dir: Path, tmp_path: Path) -> None:
+    index = build_report([run_dir], tmp_path / "a")
+    assert index == tmp_path / "a" / "index.html"
+    for name in (*PNGS, "table.md", "table.csv", "index.html"):
+        assert (tmp_path / "a" / name).stat().st_size > 0, name
+    html = index.read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+    build_report([run_dir], tmp_path / "b")
+    for name in ("table.md", "table.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_seeds_in_separate_run_dirs_merge(tmp_path: Path) -> None:
+    both = make_run_dir(tmp_path / "both", seeds=(0, 1), snapshots=False, logs=False, features=False)
+    one = make_run_dir(tmp_path / "s0", seeds=(0,), snapshots=False, logs=False, features=False)
+    two = make_run_dir(tmp_path / "s1", seeds=(1,), snapshots=False, logs=False, features=False, baseline=False)
+    t_both = build_tables(collect([both]))
+    t_merged = build_tables(collect([one, two]))
+    for key, cell in t_both.cells.items():
+        other = t_merged.cells[key]
+        assert (other.mean, other.std, other.ci_low, other.ci_high) == (cell.mean, cell.std, cell.ci_low, cell.ci_high)
+
+
+def test_missing_pieces_degrade_with_notes(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "run", seeds=(0,), snapshots=False, features=False, logs=False, baseline=False)
+    (run / "eval" / "prada-seed0" / "svamp" / "predictions.jsonl").unlink()
+    index = build_report([run], tmp_path / "report")
+    html = index.read_text()
+    assert "no features" in html and "no snapshot evaluations" in html and "no training logs" in html
+    assert "no predictions.jsonl" in html
+    assert not any((tmp_path / "report" / p).exists() for p in PNGS)
+    rows = _csv_rows(tmp_path / "report" / "table.csv")
+    assert rows[("prada", "svamp")]["accuracy_std"] == ""  # single seed: no std, no crash
+    lo, hi = float(rows[("prada", "svamp")]["ci95_low"]), float(rows[("prada", "svamp")]["ci95_high"])
+    assert lo <= float(rows[("prada", "svamp")]["accuracy_mean"]) <= hi
+
+
+def test_no_config_and_missing_dir(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "run", seeds=(0,), snapshots=False, logs=False)
+    (run / "config.yaml").unlink()
+    index = build_report([run], tmp_path / "report")
+    assert "no config.yaml" in index.read_text()
+    with pytest.raises(RunDirError, match="not found"):
+        build_report([tmp_path / "nope"], tmp_path / "r2")
+
+
+def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def _noop() -> None:  # a second command keeps typer from collapsing to a single command
+        pass
+
+    res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    assert "index.html" in res.output and "| method |" in res.output
+    assert (tmp_path / "rep" / "index.html").is_file()
+    shutil.rmtree(tmp_path / "rep")
