@@ -1,0 +1,452 @@
+"""The training loop of every method (``ft``, ``ft_cot``, ``ptuning_cot``, ``dann_cot``, ``prada``).
+
+One optimizer step:
+
+    λ      = dann_lambda(step, max_steps, λ_max, γ)                  (0 for methods without adversary)
+    repeat grad_accum times (gradients synchronised across processes on the last one only):
+        source  = next source batch      (question ### rationale --> answer END)   domain 0
+        targets = next batch of each target's train questions (questions only)    domains 1..K−1
+        L_y, f_src = Student(source)              f_tgt = Student(targets).features
+        total  = L_y + w · L_d(classifier(GRL_λ([f_src; f_tgt])))
+        backward(total / grad_accum)
+    clip, optimizer step, LR-scheduler step, log, maybe checkpoint
+
+See ``docs/training.md`` for the objective's mapping onto the paper's saddle point, the data order,
+and the checkpoint/resume semantics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
+from prada.config import RunConfig, dump_yaml
+from prada.errors import ConfigError, TrainingError
+from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from prada.training import checkpoint as ckpt
+from prada.training.data import TrainingData, load_training_data
+from prada.training.methods import BACKBONE_MODES, MethodSpec, method_spec
+from prada.training.streams import IndexStream, split_evenly
+
+logger = logging.getLogger(__name__)
+
+CLASSIFIER_STATE = "domain_classifier"
+
+
+# ============================================================================================
+# The module that one DDP forward runs: student (+ classifier) → LossOutput
+# ============================================================================================
+
+
+class Trainee(nn.Module):
+    """Student + optional domain classifier; ``forward`` returns the objective of one micro-batch.
+
+    Both passes happen inside one ``forward`` so that DDP sees one forward per backward.
+    """
+
+    def __init__(self, student: nn.Module, classifier: DomainClassifier | None, domain_loss_weight: float,
+                 pooling: str = "question_mean") -> None:
+        super().__init__()
+        self.student = student
+        self.classifier = classifier
+        self.domain_loss_weight = domain_loss_weight
+        self.pooling = pooling
+
+    def forward(
+        self,
+        source: dict[str, torch.Tensor],
+        target: dict[str, torch.Tensor] | None = None,
+        target_sizes: list[int] | None = None,
+        lam: float = 0.0,
+    ) -> LossOutput:
+        src = self.student(**source, pooling=self.pooling)  # lm_loss (), features (Bs, D)
+        if self.classifier is None or target is None:
+            return prada_objective(src.lm_loss)
+        # All targets' questions in one pass; labels=None → no LM loss, features only.
+        tgt = self.student(input_ids=target["input_ids"], attention_mask=target["attention_mask"],
+                           question_mask=target["question_mask"], pooling=self.pooling)
+        features_targets = list(tgt.features.split(target_sizes))  # K−1 × (Bt_k, D)
+        return prada_objective(src.lm_loss, src.features, features_targets, self.classifier,
+                               lam=lam, domain_loss_weight=self.domain_loss_weight)
+
+
+# ============================================================================================
+# Setup helpers (validation, model, data, optimizer)
+# ============================================================================================
+
+
+def validate_inputs(cfg: RunConfig, method: str) -> MethodSpec:
+    """Checks that need no model or data; raise before any work."""
+    spec = method_spec(method)
+    if cfg.train.backbone not in BACKBONE_MODES:
+        raise ConfigError(f"train.backbone '{cfg.train.backbone}': valid modes are {list(BACKBONE_MODES)}")
+    if cfg.prompt_encoder.encoder_type not in ("mlp", "lstm"):
+        raise ConfigError(f"prompt_encoder.encoder_type '{cfg.prompt_encoder.encoder_type}': valid: ['mlp', 'lstm']")
+    if cfg.train.backbone == "frozen" and not spec.prompt_encoder:
+        raise TrainingError(
+            f"method '{method}' with train.backbone=frozen has nothing to train (no prompt encoder); "
+            "use train.backbone=lora or full, or a method with a prompt encoder (ptuning_cot, prada)"
+        )
+    if spec.adversary:
+        if not cfg.data.targets:
+            raise ConfigError(f"method '{method}' needs at least one target task in data.targets")
+        if cfg.data.source in cfg.data.targets:
+            raise ConfigError(f"data.targets: the source task '{cfg.data.source}' cannot also be a target")
+    if cfg.train.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU; use 'no' (or 'bf16') on CPU")
+    if cfg.train.max_steps < 1 or cfg.train.batch_size < 1 or cfg.train.grad_accum < 1:
+        raise ConfigError("train.max_steps, train.batch_size and train.grad_accum must be >= 1")
+    return spec
+
+
+def build_student(cfg: RunConfig, spec: MethodSpec):
+    """The student of ``spec`` at backbone mode ``cfg.train.backbone`` (+ its tokenizer)."""
+    from prada.student.student import build_student as _build
+
+    student = _build(cfg, spec.name)
+    return student, student.tokenizer
+
+
+def _context_length(student) -> int | None:
+    return getattr(student.causal_lm.config, "max_position_embeddings", None)
+
+
+def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> None:
+    """Longer-than-context sequences are truncated: clamp ``student.max_length`` with a warning."""
+    if context is None:
+        return
+    virtual = cfg.prompt_encoder.num_virtual_tokens if spec.prompt_encoder else 0
+    if cfg.student.max_length + virtual > context:
+        new = context - virtual
+        logger.warning(
+            "student.max_length=%d (+%d virtual tokens) exceeds the model's context of %d tokens; "
+            "training sequences are truncated to %d tokens (their completions' ends are cut)",
+            cfg.student.max_length, virtual, context, new,
+        )
+        cfg.student.max_length = new
+
+
+def encode_data(data: TrainingData, tokenizer, cfg: RunConfig, spec: MethodSpec):
+    from prada.student.format import encode_questions, encode_train
+
+    source = encode_train(data.source, tokenizer, cfg.student, answer_only=spec.answer_only)
+    targets = {name: encode_questions(items, tokenizer, cfg.student) for name, items in data.targets.items()}
+    return source, targets
+
+
+def param_groups(student, classifier: nn.Module | None, cfg: RunConfig) -> list[dict[str, Any]]:
+    """Separate learning rates: backbone (train.lr), prompt encoder, domain classifier."""
+    lrs = {
+        "backbone": cfg.train.lr,
+        "prompt_encoder": cfg.prompt_encoder.lr or cfg.train.lr,
+        "classifier": cfg.adversarial.classifier_lr or cfg.train.lr,
+    }
+    groups = {name: list(params) for name, params in student.trainable_parameters().items()}
+    if classifier is not None:
+        groups["classifier"] = list(classifier.parameters())
+    return [
+        {"name": name, "params": params, "lr": lrs[name], "weight_decay": cfg.train.weight_decay}
+        for name, params in groups.items()
+        if params
+    ]
+
+
+def make_scheduler(optimizer, cfg: RunConfig):
+    from transformers import get_scheduler
+
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[cfg.train.lr_schedule]
+    warmup = int(round(cfg.train.warmup_ratio * cfg.train.max_steps))
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=cfg.train.max_steps)
+
+
+@dataclass
+class Batches:
+    """Source and target streams of this process, and the collation of their batches."""
+
+    source: list[Any]
+    targets: dict[str, list[Any]]
+    source_stream: IndexStream
+    target_streams: dict[str, IndexStream]
+    pad_token_id: int
+
+    def next(self, device) -> tuple[dict, dict | None, list[int], int]:
+        """(source batch, target batch or None, per-target sizes, non-pad tokens)."""
+        from prada.student.format import collate_questions, collate_train
+
+        src = collate_train([self.source[i] for i in self.source_stream.next_batch()], self.pad_token_id)
+        tokens = int(src["attention_mask"].sum())
+        if not self.target_streams:
+            return _to(src, device), None, [], tokens
+        picked = [[self.targets[n][i] for i in s.next_batch()] for n, s in self.target_streams.items()]
+        tgt = collate_questions([e for group in picked for e in group], self.pad_token_id)
+        tokens += int(tgt["attention_mask"].sum())
+        return _to(src, device), _to(tgt, device), [len(g) for g in picked], tokens
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"source": self.source_stream.state_dict(),
+                "targets": {n: s.state_dict() for n, s in self.target_streams.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.source_stream.load_state_dict(state["source"])
+        if set(state["targets"]) != set(self.target_streams):
+            raise TrainingError(f"checkpoint targets {sorted(state['targets'])} differ from data.targets")
+        for name, stream in self.target_streams.items():
+            stream.load_state_dict(state["targets"][name])
+
+
+def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def make_batches(source, targets, cfg: RunConfig, seed: int, pad_token_id: int, accelerator) -> Batches:
+    world, rank = accelerator.num_processes, accelerator.process_index
+    src_stream = IndexStream(len(source), cfg.train.batch_size, seed, num_processes=world, process_index=rank)
+    sizes = split_evenly(cfg.adversarial.target_batch_size or cfg.train.batch_size, max(1, len(targets)))
+    tgt_streams = {
+        name: IndexStream(len(items), size, seed * 7919 + 1 + k, num_processes=world, process_index=rank)
+        for k, ((name, items), size) in enumerate(zip(targets.items(), sizes))
+    }
+    return Batches(source, targets, src_stream, tgt_streams, pad_token_id)
+
+
+# ============================================================================================
+# Checkpoints
+# ============================================================================================
+
+
+def save_student(trainee: Trainee, directory: Path, method: str, step: int) -> None:
+    extra = {CLASSIFIER_STATE: trainee.classifier.state_dict()} if trainee.classifier is not None else {}
+    trainee.student.save_checkpoint(directory, method=method, step=step, extra_state_dicts=extra)
+
+
+def load_weights(trainee: Trainee, directory: Path) -> None:
+    """Replace the freshly built student (and classifier) by a checkpoint's weights."""
+    from prada.student.student import Student, load_extra_state
+
+    device = trainee.student.device
+    trainee.student = Student.from_checkpoint(directory).to(device).train()
+    if trainee.classifier is not None:
+        trainee.classifier.load_state_dict(load_extra_state(directory, CLASSIFIER_STATE))
+
+
+# ============================================================================================
+# train()
+# ============================================================================================
+
+
+def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Path, resume: bool = True) -> dict:
+    """Train ``method`` with ``seed``; write ``log.jsonl``, ``tb/``, checkpoints, ``final/`` and
+    ``summary.json`` under ``out_dir``; return the summary. With ``resume``, a finished run returns
+    its summary at once and an interrupted one continues exactly from its latest checkpoint."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    cfg = _copy(cfg)
+    tc = cfg.train
+    spec = validate_inputs(cfg, method)
+    if resume and (out_dir / "final").is_dir() and (out_dir / "summary.json").is_file():
+        return read_json(out_dir / "summary.json")
+    data = load_training_data(cfg, Path(corpus_path), with_targets=spec.adversary)
+
+    # -- 1. Processes, seeds, model -----------------------------------------------------------
+    # find_unused_parameters: a step may leave a trainable parameter without gradient (e.g. the
+    # LM head is unused by the question-only target pass under some tying schemes); DDP would
+    # otherwise hang or raise. Its cost is one extra graph traversal per step.
+    accelerator = Accelerator(
+        mixed_precision=tc.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    main = accelerator.is_main_process
+    set_seed(seed)
+    student, tokenizer = build_student(cfg, spec)
+    clamp_max_length(cfg, spec, _context_length(student))
+    source, targets = encode_data(data, tokenizer, cfg, spec)
+    classifier = None
+    if spec.adversary:
+        num_domains = 1 + len(targets)
+        classifier = DomainClassifier(student.hidden_size, num_domains, cfg.adversarial.classifier_hidden,
+                                      cfg.adversarial.classifier_dropout)
+    trainee = Trainee(student, classifier, cfg.adversarial.domain_loss_weight,
+                      cfg.adversarial.pooling).to(accelerator.device)
+    batches = make_batches(source, targets, cfg, seed, tokenizer.pad_token_id, accelerator)
+
+    # -- 2. Resume (weights first: the optimizer is built over the loaded parameters) -----------
+    start_step, elapsed_before, tokens_before, last = 0, 0.0, 0, {}
+    latest = ckpt.latest_checkpoint(out_dir) if resume else None
+    if latest is not None:
+        state = ckpt.load_trainer_state(latest)
+        if state["method"] != method or state["seed"] != seed:
+            raise TrainingError(f"{latest}: checkpoint of {state['method']}/seed {state['seed']}, "
+                                f"not {method}/seed {seed}; use another out_dir or --no-resume")
+        load_weights(trainee, latest)
+    groups = param_groups(trainee.student, trainee.classifier, cfg)
+    optimizer = torch.optim.AdamW(groups)
+    scheduler = make_scheduler(optimizer, cfg)
+    if latest is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        batches.load_state_dict(state["data"])
+        start_step, elapsed_before, tokens_before = state["step"], state["elapsed_s"], state["tokens"]
+        last = state.get("last", {})
+        logger.info("resuming %s from %s (step %d)", out_dir, latest, start_step)
+    model, optimizer = accelerator.prepare(trainee, optimizer)
+
+    # -- 3. Sanity check before step 0 (no RNG is consumed: eval mode, no grad) ----------------
+    counts = {g["name"]: sum(p.numel() for p in g["params"]) for g in groups}
+    if not counts or sum(counts.values()) == 0:
+        raise TrainingError(f"method '{method}' at backbone={tc.backbone}: no trainable parameters")
+    sanity = _sanity_loss(model, batches, accelerator, lam=cfg.adversarial.lambda_max if spec.adversary else 0.0)
+    if not all(math.isfinite(v) for v in sanity.values()):
+        raise TrainingError(f"the loss is not finite before training ({sanity}); check student.dtype "
+                            "and the data")
+    logger.info("trainable parameters per group: %s; initial loss: %s", counts, sanity)
+    if latest is not None:
+        ckpt.set_rng_state(state["rng"])  # last: nothing after this may consume randomness
+
+    # -- 4. Outputs (main process only) -------------------------------------------------------
+    log, writer = None, None
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / "config.yaml", dump_yaml(cfg))
+        _truncate_log(out_dir / "log.jsonl", start_step)
+        log = JsonlAppender(out_dir / "log.jsonl")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "tb"), purge_step=start_step + 1)
+    bar = tqdm(total=tc.max_steps, initial=start_step, desc=f"{method}-seed{seed}", disable=not main,
+               dynamic_ncols=True)
+
+    # -- 5. The loop --------------------------------------------------------------------------
+    model.train()
+    session_start, session_tokens = time.perf_counter(), 0
+    for step in range(start_step, tc.max_steps):
+        step_start = time.perf_counter()
+        lam = dann_lambda(step, tc.max_steps, cfg.adversarial.lambda_max, cfg.adversarial.gamma) if spec.adversary else 0.0
+        sums = torch.zeros(4, device=accelerator.device)  # L_y, L_d, domain_acc, tokens
+        for micro in range(tc.grad_accum):
+            src, tgt, sizes, tokens = batches.next(accelerator.device)
+            sync = micro == tc.grad_accum - 1
+            with nullcontext() if sync else accelerator.no_sync(model):
+                with accelerator.autocast():
+                    out = model(src, tgt, sizes, lam)
+                accelerator.backward(out.total / tc.grad_accum)
+            sums += torch.tensor([out.parts["L_y"].item(), out.parts.get("L_d", torch.tensor(0.0)).item(),
+                                  out.metrics.get("domain_acc", 0.0), tokens], device=accelerator.device)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm) if tc.max_grad_norm > 0 else None
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        # -- log (averages over micro-batches and processes; tokens summed) ------------------
+        totals = accelerator.reduce(sums, reduction="sum")
+        n = tc.grad_accum * accelerator.num_processes
+        step_tokens = int(totals[3])
+        session_tokens += step_tokens
+        dt = time.perf_counter() - step_start
+        last = {"L_y": float(totals[0] / n), "L_d": float(totals[1] / n) if spec.adversary else None,
+                "domain_acc": float(totals[2] / n) if spec.adversary else None, "lambda": lam}
+        if not math.isfinite(last["L_y"]) or (spec.adversary and not math.isfinite(last["L_d"])):
+            raise TrainingError(f"non-finite loss at step {step + 1} ({last}); lower train.lr or check "
+                                "the data; the latest checkpoint is kept")
+        record = {"step": step + 1, **last, "lr": scheduler.get_last_lr()[0],
+                  "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                  "tokens_per_s": step_tokens / dt if dt > 0 else None,
+                  "elapsed_s": elapsed_before + time.perf_counter() - session_start}
+        if main and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
+            log.write(record)
+            for k, v in record.items():
+                if k != "step" and v is not None:
+                    writer.add_scalar(f"train/{k}", v, step + 1)
+            for g, lr in zip(groups, scheduler.get_last_lr()):
+                writer.add_scalar(f"lr/{g['name']}", lr, step + 1)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if v is not None}, refresh=False)
+
+        # -- checkpoint -----------------------------------------------------------------------
+        done = step + 1
+        if tc.save_every > 0 and done % tc.save_every == 0 and done < tc.max_steps:
+            state = {"method": method, "seed": seed, "step": done, "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "data": batches.state_dict(),
+                     "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
+            if main:
+                unwrapped = accelerator.unwrap_model(model)
+
+                def fill(d: Path) -> None:
+                    save_student(unwrapped, d, method, done)
+                    ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, state)
+
+                ckpt.write_dir_atomic(out_dir / "checkpoints" / f"step-{done}", fill)
+                ckpt.prune(out_dir / "checkpoints", tc.keep_checkpoints)
+                if tc.eval_checkpoints:
+                    ckpt.write_dir_atomic(out_dir / "snapshots" / f"step-{done}",
+                                          lambda d: save_student(unwrapped, d, method, done))
+            accelerator.wait_for_everyone()
+    bar.close()
+
+    # -- 6. Final model, then the summary -------------------------------------------------------
+    wall = elapsed_before + time.perf_counter() - session_start
+    summary = {
+        "method": method, "seed": seed, "backbone": tc.backbone, "steps": tc.max_steps, "wall_s": wall,
+        "tokens": tokens_before + session_tokens,
+        "tokens_per_s": (tokens_before + session_tokens) / wall if wall > 0 else None,
+        "examples": {"source": len(source), "source_questions": data.source_questions,
+                     "targets": {k: len(v) for k, v in targets.items()}},
+        "trainable_parameters": counts, "num_processes": accelerator.num_processes,
+        "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
+        "resumed_from_step": start_step or None,
+        "final": last,
+    }
+    if main:
+        unwrapped = accelerator.unwrap_model(model)
+        ckpt.write_dir_atomic(out_dir / "final", lambda d: save_student(unwrapped, d, method, tc.max_steps))
+        write_json_atomic(out_dir / "summary.json", summary)
+        log.close()
+        writer.close()
+    accelerator.wait_for_everyone()
+    return summary
+
+
+# ============================================================================================
+# Small helpers of train()
+# ============================================================================================
+
+
+def _copy(cfg: RunConfig) -> RunConfig:
+    import copy
+
+    return copy.deepcopy(cfg)
+
+
+@torch.no_grad()
+def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, float]:
+    """The objective on the first batch, without advancing the data or consuming randomness."""
+    state = batches.state_dict()
+    src, tgt, sizes, _ = batches.next(accelerator.device)
+    batches.load_state_dict(state)
+    model.eval()
+    with accelerator.autocast():
+        out = model(src, tgt, sizes, lam)
+    model.train()
+    return {k: float(v) for k, v in out.parts.items()}
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past the checkpoint we resume from (they will be redone)."""
+    if not path.exists():
+        return
+    if step == 0:
+        path.unlink()
+        return
+    records = [r for r in read_jsonl(path, tolerate_torn_tail=True) if r.get("step", 0) <= step]
+    write_jsonl_atomic(path, records)
