@@ -238,7 +238,7 @@ def parse_number(text: str | None) -> float | None:
     """
     if text is None:
         return None
-    found = number_candidates(str(text))
+    found = number_candidates(str(text).replace("$", ""))
     if not found:
         return None
     try:

@@ -13,6 +13,7 @@ from rich.table import Table
 from prada.data import synthetic
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
+from prada.errors import DataError
 
 data_app = typer.Typer(
     name="data",
@@ -57,7 +58,7 @@ def list_command(data_dir: DataDirOption = None) -> None:
     root = None
     try:
         root = resolve_data_dir(data_dir)
-    except Exception:
+    except DataError:
         if data_dir is not None:
             raise
     table = Table(title="prada tasks" + (f" ({root})" if root else " (no data dir: sizes not shown)"))
