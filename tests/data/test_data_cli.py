@@ -109,3 +109,17 @@ def test_recorded_teacher_missing_file(capsys, data_dir, tmp_path):
     (root / "teacher" / "text-davinci-002" / "zero_shot_cot").mkdir(parents=True)
     code, _, err = run(capsys, "data", "score-teacher", "--data-dir", str(root))
     assert_user_error(code, err, "singleeq.jsonl: no recorded completions for task 'singleeq'")
+
+
+def test_custom_task_from_config(capsys, tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps({"question": f"{i} + 1?", "answer": i + 1}) + "\n" for i in range(10)))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"data:\n  custom_tasks:\n    - name: mine\n      path: {data}\n      answer_type: number\n")
+    code, out, _ = run(capsys, "data", "show", "mine", "--config", str(cfg), "-n", "1")
+    assert code == 0 and "mine/" in out
+    code, out, _ = run(capsys, "data", "list", "--config", str(cfg))
+    assert code == 0 and "mine" in out and "custom" in out
+    data.write_text('{"question": "1 + 1?", "answer": 2}\n{"answer": 3}\n')
+    code, _, err = run(capsys, "data", "show", "mine", "--config", str(cfg))
+    assert_user_error(code, err, "mine.jsonl:2: missing field 'question'")

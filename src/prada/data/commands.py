@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from prada.data import synthetic
+from prada.config import DataConfig, config_from_dict, load_raw
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
 from prada.errors import DataError
@@ -46,15 +46,32 @@ DataDirOption = Annotated[
                  show_default=False),
 ]
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="A run config: its data.custom_tasks, data.seed, "
+                 "data.val_fraction and data.data_dir apply.", show_default=False),
+]
+
+
+def _from_config(config: Path | None, data_dir: Path | None) -> tuple[DataConfig, Path | None]:
+    """The config's DataConfig, and the data dir: --data-dir > data.data_dir > $PRADA_DATA_DIR."""
+    if config is None:
+        return DataConfig(), data_dir
+    raw = load_raw(config)
+    # Only the data section matters here; the other sections are validated by the stages using them.
+    cfg = config_from_dict({"methods": ["ft"], "data": raw.get("data") or {}}, source=str(config))
+    return cfg.data, data_dir if data_dir is not None else cfg.resolved_data_dir()
+
 
 @data_app.command("list")
-def list_command(data_dir: DataDirOption = None) -> None:
+def list_command(data_dir: DataDirOption = None, config: ConfigOption = None) -> None:
     """List every task with its category, answer type, split policy and split sizes.
 
     Synthetic tasks need no data directory; without one, the 12 datasets are listed without sizes.
 
     Example: prada data list --data-dir ../shared/data
     """
+    data_cfg, data_dir = _from_config(config, data_dir)
     root = None
     try:
         root = resolve_data_dir(data_dir)
@@ -64,13 +81,13 @@ def list_command(data_dir: DataDirOption = None) -> None:
     table = Table(title="prada tasks" + (f" ({root})" if root else " (no data dir: sizes not shown)"))
     for col in ("task", "category", "answer type", "split", "train", "test"):
         table.add_column(col, justify="right" if col in ("train", "test") else "left")
-    for name in list_tasks():
-        task = get_task(name)
+    for name in list_tasks(data_cfg):
+        task = get_task(name, data_cfg)
         if name in BUILTIN_TASKS and root is None:
             policy, train, test = task.split_policy, "-", "-"
         else:
             sizes = task.sizes(root)
-            policy = split_policy_of(name, root) if name in BUILTIN_TASKS else task.split_policy
+            policy = split_policy_of(name, root, data_cfg.seed) if name in BUILTIN_TASKS else task.split_policy
             train, test = str(sizes["train"]), str(sizes["test"])
         table.add_row(name, task.category.value, task.answer_type.value, policy, train, test)
     console.print(table)
@@ -82,12 +99,14 @@ def show_command(
     split: Annotated[str, typer.Option("--split", help="train, test (or val).")] = "test",
     n: Annotated[int, typer.Option("-n", help="How many examples.")] = 3,
     data_dir: DataDirOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Print the first N examples of a task's split (question, answer, choices, rationale).
 
     Example: prada data show multiarith --split test -n 2 --data-dir ../shared/data
     """
-    t = get_task(task)
+    data_cfg, data_dir = _from_config(config, data_dir)
+    t = get_task(task, data_cfg)
     examples = t.load(split, data_dir)
     console.print(f"[bold]{t.name}[/] {split}: {len(examples)} examples ({t.category.value}, "
                   f"{t.answer_type.value}); trigger: {t.trigger!r}", highlight=False)
@@ -135,4 +154,4 @@ def score_teacher_command(
     console.print(table)
 
 
-__all__ = ["data_app", "synthetic"]
+__all__ = ["data_app", "PUBLISHED_ZERO_SHOT_COT"]
