@@ -1,0 +1,68 @@
+"""Fixtures of the training tests: a tiny random student, a small teacher corpus built from a
+synthetic task's gold rationales, and a config factory (everything tiny, CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from prada.config import RunConfig, load_config
+
+SOURCE, TARGET = "synth_last_letters", "synth_last_letters_long"
+
+
+def write_corpus(path: Path, task: str = SOURCE, n: int = 16, samples: int = 1) -> Path:
+    """A teacher corpus (one line per kept rationale) from ``task``'s gold rationales."""
+    from prada.data.tasks import get_task
+
+    examples = get_task(task).load("train")[:n]
+    lines = []
+    for e in examples:
+        for k in range(samples):
+            rationale = e.rationale if k == 0 else f"{e.rationale} (sample {k})"
+            lines.append({"example_id": e.id, "dataset": e.dataset, "question": e.question, "answer": e.answer,
+                          "rationale": rationale, "prediction": e.answer, "correct": True, "sample_index": k})
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    # The machine is shared: tiny models gain nothing from many threads.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.jsonl")
+
+
+@pytest.fixture
+def make_cfg(tiny_model_dir: Path):
+    """``make_cfg("train.max_steps=3", ...)`` → a tiny RunConfig (dotted overrides win)."""
+
+    def make(*overrides: str) -> RunConfig:
+        base = [
+            f"student.model={tiny_model_dir}",
+            "student.max_length=96",
+            f"data.source={SOURCE}",
+            f"data.targets=[{TARGET}]",
+            "data.max_target_examples=32",
+            "prompt_encoder.num_virtual_tokens=4",
+            "prompt_encoder.hidden_size=16",
+            "adversarial.classifier_hidden=16",
+            "lora.r=4",
+            "train.batch_size=4",
+            "train.max_steps=3",
+            "train.lr=1e-3",
+            "train.warmup_ratio=0.0",
+        ]
+        return load_config(None, [*base, *overrides])
+
+    return make
