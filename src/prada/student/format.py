@@ -125,7 +125,6 @@ class _PromptPieces:
         before, after = text.split(marker)
         self.prefix = list(tokenizer(before, add_special_tokens=False)["input_ids"])
         self.suffix = list(tokenizer(after, add_special_tokens=False)["input_ids"])
-        self._prompt_text = after
 
     def _render(self, question: str, target: str | None) -> str:
         messages = [{"role": "user", "content": question}]

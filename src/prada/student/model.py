@@ -123,35 +123,70 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-def _load_error(model: str, err: Exception, what: str) -> ConfigError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` ask for no network access."""
+    return any(
+        os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _check_reference(model: str) -> None:
+    """Refuse early (no network) a path-like reference whose folder does not exist."""
     local = Path(model).expanduser()
     if local.exists():
-        hint = f"the folder {local} exists but does not hold a loadable {what} ({err})"
-    elif "/" in model and not model.startswith((".", "/", "~")):
-        hint = (
-            f"'{model}' is not a local folder, so it was treated as a Hugging Face hub id, and it is "
-            f"not in the local cache{' (HF_HUB_OFFLINE is set)' if offline else ''}. Download it on a "
-            f"machine with network access (huggingface-cli download {model}), copy the folder here "
-            f"and set student.model to its path, or use the alias '{SMOLLM2_ALIAS}' ({err.__class__.__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''})"
+        if not local.is_dir():
+            raise ConfigError(f"student.model: {local} is a file; give the folder that holds config.json")
+        return
+    path_like = model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
+    if path_like:
+        raise ConfigError(
+            f"student.model: the folder {local} does not exist (valid: a model folder, a cached hub "
+            f"id such as 'org/name', or an alias {list(ALIASES)})"
         )
+
+
+def _load_error(model: str, err: Exception, what: str) -> ConfigError:
+    local = Path(model).expanduser()
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+    if local.is_dir():
+        hint = f"the folder {local} does not hold a loadable {what} ({first_line})"
     else:
+        where = (
+            "HF_HUB_OFFLINE is set, so the hub was not asked"
+            if hub_offline()
+            else "the hub could not provide it either"
+        )
         hint = (
-            f"'{model}' is neither a local folder, a built-in alias ({list(ALIASES)}), nor a cached "
-            f"hub id ({err.__class__.__name__})"
+            f"'{model}' is not a local folder nor a built-in alias ({list(ALIASES)}), so it was "
+            f"treated as a Hugging Face hub id; it is not in the local cache and {where}. Download "
+            f"it where there is network access (huggingface-cli download {model}), then set "
+            f"student.model to the folder, or use the alias '{SMOLLM2_ALIAS}' ({first_line})"
         )
     return ConfigError(f"student.model: cannot load the {what}: {hint}")
+
+
+def _from_pretrained(factory: Any, path: str, what: str, **kwargs: Any) -> Any:
+    """``factory.from_pretrained``: local folders directly; hub ids from the local cache first,
+    then (unless offline) from the hub. Failures become a ``ConfigError`` that says what to do."""
+    _check_reference(path)
+    is_local = Path(path).expanduser().is_dir()
+    try:
+        return factory.from_pretrained(path, local_files_only=not is_local, **kwargs)
+    except (OSError, ValueError) as e:
+        if is_local or hub_offline():
+            raise _load_error(path, e, what) from None
+    try:
+        return factory.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as e:
+        raise _load_error(path, e, what) from None
 
 
 def load_tokenizer(path: str, *, trust_remote_code: bool = False):
     """A tokenizer with a pad token (EOS when it has none), right padding by default."""
     from transformers import AutoTokenizer
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:
-        raise _load_error(path, e, "tokenizer") from None
+    tokenizer = _from_pretrained(AutoTokenizer, path, "tokenizer", trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ConfigError(f"student.model '{path}': the tokenizer has neither a pad nor an EOS token")
@@ -166,13 +201,9 @@ def load_causal_lm(path: str, cfg: StudentConfig):
     """``AutoModelForCausalLM.from_pretrained`` with the config's dtype, errors made readable."""
     from transformers import AutoModelForCausalLM
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=_torch_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
-        )
-    except (OSError, ValueError) as e:
-        raise _load_error(path, e, "model") from None
-    return model
+    return _from_pretrained(
+        AutoModelForCausalLM, path, "model", dtype=_torch_dtype(cfg.dtype), trust_remote_code=cfg.trust_remote_code
+    )
 
 
 def load_base_model(cfg: StudentConfig):
