@@ -113,6 +113,8 @@ class FakeOpenAIServer:
         self.served_requests = 0  # 200 responses sent
         self.served_samples = 0
         self.fault_log: list[tuple[int, str]] = []
+        self.inflight = 0
+        self.max_inflight = 0  # most requests handled at once (checks the client's concurrency bound)
         self.bodies: list[dict[str, Any]] = []
         self.keep_bodies = False
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -145,11 +147,21 @@ class FakeOpenAIServer:
     def reset_counts(self) -> None:
         with self.lock:
             self.counts.clear()
-            self.requests = self.served_requests = self.served_samples = 0
+            self.requests = self.served_requests = self.served_samples = self.max_inflight = 0
             self.fault_log.clear()
 
     # -- request handling --------------------------------------------------------------------------
     def _respond(self, handler: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.inflight += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            self._respond_inner(handler)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+    def _respond_inner(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length)
         with self.lock:
@@ -212,10 +224,7 @@ class FakeOpenAIServer:
             "usage": {"prompt_tokens": len(prompt_text(body)) // 4 + 1, "completion_tokens": usage_c,
                       "total_tokens": 0},
         }
-        try:
-            _send(handler, 200, payload)
-        except OSError:  # the client gave up (timeout): not served
-            return None
+        _send(handler, 200, payload)  # raises OSError when the client gave up: not served
         with self.lock:
             self.served_requests += 1
             self.served_samples += len(keys)
@@ -228,9 +237,13 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else delayed ACKs add 40 ms per response
 
             def do_POST(self) -> None:  # noqa: N802
-                server._respond(self)
+                try:
+                    server._respond(self)
+                except OSError:  # the client went away (timeout, killed): nothing to answer
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -250,6 +250,7 @@ class OpenAIBackend:
         if result.ok and len(result.texts) < req.n:
             got = result.texts
             self._disable_n(f"the server returned {len(got)} of {req.n} choices")
+            result.request = req.subset(range(len(got)))
             on_result(result)
             for p in range(len(got), req.n):
                 on_result(await self._call(client, slots, req.subset([p])))
