@@ -9,9 +9,22 @@ from rich.console import Console
 
 console = Console()
 
+EXAMPLES = """Examples:
+
+  prada train --config configs/quickstart.yaml --method ft_cot
+
+  prada train -c configs/quickstart.yaml --method prada --seed 1 train.max_steps=10
+
+  prada train -c cfg.yaml --corpus runs/x/teacher/corpus.jsonl --out /tmp/prada --no-resume
+
+  accelerate launch --multi_gpu --num_processes 2 -m prada.cli train -c cfg.yaml --method prada
+
+  (on a machine without GPUs the same command runs 2 CPU processes with gloo)
+"""
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
+    @app.command("train", epilog=EXAMPLES)
     def train_command(
         config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (see configs/)."),
         overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-4"),
@@ -29,16 +42,6 @@ def register(app: typer.Typer) -> None:
 
         Writes log.jsonl, tb/, checkpoints/step-N/, final/ and summary.json. Runs on every
         process under `accelerate launch` (only the main process writes files).
-
-        Examples:
-
-          prada train --config configs/quickstart.yaml --method ft_cot
-
-          prada train -c configs/quickstart.yaml --method prada --seed 1 train.max_steps=10
-
-          prada train -c cfg.yaml --corpus runs/x/teacher/corpus.jsonl --out /tmp/prada --no-resume
-
-          accelerate launch --num_processes 2 --cpu -m prada.cli train -c cfg.yaml --method prada
         """
         from prada.config import load_config
         from prada.paths import RunPaths

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -263,7 +264,11 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # find_unused_parameters: a step may leave a trainable parameter without gradient (e.g. the
     # LM head is unused by the question-only target pass under some tying schemes); DDP would
     # otherwise hang or raise. Its cost is one extra graph traversal per step.
+    # Several processes on a machine without CUDA (torchrun / `accelerate launch --multi_gpu`):
+    # accelerate needs cpu=True to pick MULTI_CPU with the gloo backend.
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
+        cpu=multi_cpu,
         mixed_precision=tc.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )

@@ -1,0 +1,199 @@
+"""The training loop end to end on a tiny random student (CPU, seconds per run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from prada.io import read_json, read_jsonl
+from prada.student.student import Student, build_student
+from prada.training import train
+
+from conftest import write_corpus
+
+LOG_KEYS = {"step", "L_y", "L_d", "domain_acc", "lambda", "lr", "tokens_per_s", "elapsed_s"}
+
+
+def _initial_student(cfg, method: str, seed: int = 0):
+    """The student (and classifier) exactly as ``train`` initialises them."""
+    from accelerate.utils import set_seed
+
+    from prada.adversarial import DomainClassifier
+
+    set_seed(seed)
+    student = build_student(cfg, method)
+    classifier = None
+    if method in ("dann_cot", "prada"):
+        classifier = DomainClassifier(student.hidden_size, 1 + len(cfg.data.targets),
+                                      cfg.adversarial.classifier_hidden, cfg.adversarial.classifier_dropout)
+    return student, classifier
+
+
+def test_outputs_layout_log_and_summary(make_cfg, corpus, tmp_path):
+    cfg = make_cfg("train.backbone=lora", "train.max_steps=5", "train.save_every=2",
+                   "train.keep_checkpoints=1", "train.eval_checkpoints=true")
+    out = tmp_path / "run"
+    summary = train(cfg, "prada", 0, out, corpus)
+
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-4"]  # keep_checkpoints=1
+    assert sorted(p.name for p in (out / "snapshots").iterdir()) == ["step-2", "step-4"]
+    assert (out / "checkpoints/step-4/trainer_state.pt").is_file()
+    assert not (out / "snapshots/step-2/trainer_state.pt").exists()  # weights only
+    assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+    log = read_jsonl(out / "log.jsonl")
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert all(LOG_KEYS <= set(r) for r in log)
+    assert log[0]["lambda"] == 0.0 and 0 < log[-1]["lambda"] < cfg.adversarial.lambda_max
+    assert all(0.0 <= r["domain_acc"] <= 1.0 for r in log)
+
+    assert read_json(out / "summary.json") == summary
+    assert summary["steps"] == 5 and summary["method"] == "prada" and summary["seed"] == 0
+    assert set(summary["final"]) == {"L_y", "L_d", "domain_acc", "lambda"}
+    assert summary["examples"]["source"] == 16 and summary["examples"]["targets"] == {"synth_last_letters_long": 32}
+    assert set(summary["trainable_parameters"]) == {"backbone", "prompt_encoder", "classifier"}
+
+    final = Student.from_checkpoint(out / "final")
+    assert final.backbone_mode == "lora" and final.prompt_encoder is not None
+    assert json.loads((out / "final/prada_checkpoint.json").read_text())["step"] == 5
+    assert load_file(out / "final/domain_classifier.safetensors")["net.4.weight"].shape == (1, 16)
+
+
+def test_finished_run_returns_its_summary_without_work(make_cfg, corpus, tmp_path, monkeypatch):
+    cfg = make_cfg("train.max_steps=1", "train.backbone=full")
+    first = train(cfg, "ft", 0, tmp_path, corpus)
+    monkeypatch.setattr("prada.training.loop.build_student", lambda *a, **k: pytest.fail("retrained"))
+    assert train(cfg, "ft", 0, tmp_path, corpus) == first
+
+
+@pytest.mark.parametrize(
+    ("backbone", "method"),
+    [("frozen", "prada"), ("lora", "prada"), ("full", "ft_cot"), ("full", "dann_cot")],
+)
+def test_only_the_parameters_the_mode_trains_change(make_cfg, corpus, tmp_path, backbone, method):
+    cfg = make_cfg(f"train.backbone={backbone}", "train.max_steps=3")
+    init_student, init_clf = _initial_student(cfg, method)
+    train(cfg, method, 0, tmp_path, corpus)
+    final = Student.from_checkpoint(tmp_path / "final")
+
+    before = dict(init_student.named_parameters())
+    after = dict(final.named_parameters())
+    assert before.keys() == after.keys()
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    backbone_names = {n for n in before if n.startswith("backbone.")}
+    if backbone == "frozen":
+        expected = {n for n in before if n.startswith("prompt_encoder.")}
+    elif backbone == "lora":
+        expected = {n for n in backbone_names if "lora_" in n} | {n for n in before if n.startswith("prompt_encoder.")}
+    else:
+        expected = backbone_names
+    assert changed == expected  # bit-identical outside the trained set, every trained tensor moved
+    if init_clf is not None:
+        clf_after = load_file(tmp_path / "final/domain_classifier.safetensors")
+        assert all(not torch.equal(v, clf_after[k]) for k, v in init_clf.state_dict().items())
+
+
+def test_loss_falls_when_overfitting_a_handful_of_examples(make_cfg, tmp_path):
+    corpus = write_corpus(tmp_path / "c.jsonl", n=4)
+    cfg = make_cfg("train.backbone=full", "train.max_steps=60", "train.lr=1e-2", "train.batch_size=4",
+                   "train.lr_schedule=constant")
+    summary = train(cfg, "ft_cot", 0, tmp_path / "out", corpus)
+    log = read_jsonl(tmp_path / "out/log.jsonl")
+    # Measured: L_y 5.94 → 0.008 after 60 steps (random 384-token vocabulary: ln 384 = 5.95).
+    assert log[0]["L_y"] == pytest.approx(5.95, abs=0.1)
+    print(f"L_y {log[0]['L_y']:.3f} -> {summary['final']['L_y']:.3f}")
+    assert summary["final"]["L_y"] < 0.5 * log[0]["L_y"]
+
+
+def test_dann_sanity_two_text_domains_through_the_student(make_cfg, tmp_path):
+    """Source: last-letter questions; target: coin-flip questions (clearly different text).
+
+    Measured (torch 2.13 CPU, seed 0, 80 steps): the training-time domain accuracy averaged over
+    the last 20 steps is 1.000 with λ=0 and 0.344 with λ_max=3 (the GRL keeps the classifier from
+    separating the features it sees; its accuracy oscillates around chance). Caveat, also measured:
+    on this 32-dim random student a *fresh* linear probe still separates the final features of the
+    two domains (these differ in every token), so this checks the adversarial game's direction,
+    not full invariance — see tests/adversarial for a fresh-probe check on a small extractor.
+    """
+
+    def last_acc(lam: float) -> float:
+        cfg = make_cfg("data.targets=[synth_coin_flip]", "train.backbone=full", "train.batch_size=8",
+                       "train.max_steps=80", "train.lr=3e-4", "adversarial.classifier_lr=1e-2",
+                       "adversarial.classifier_dropout=0.0", f"adversarial.lambda_max={lam}")
+        corpus = write_corpus(tmp_path / "c.jsonl", n=32)
+        train(cfg, "dann_cot", 0, tmp_path / f"lam{lam}", corpus)
+        accs = [r["domain_acc"] for r in read_jsonl(tmp_path / f"lam{lam}/log.jsonl")]
+        return sum(accs[-20:]) / 20
+
+    plain, adversarial = last_acc(0.0), last_acc(3.0)
+    print(f"domain_acc last 20 steps: lambda=0 {plain:.3f}, lambda=3 {adversarial:.3f}")
+    assert plain >= 0.9
+    assert adversarial <= plain - 0.3
+
+
+def test_k_domains_source_plus_two_targets(make_cfg, corpus, tmp_path):
+    cfg = make_cfg("data.targets=[synth_last_letters_long, synth_coin_flip]", "train.backbone=full",
+                   "train.max_steps=2", "adversarial.target_batch_size=5")
+    summary = train(cfg, "dann_cot", 0, tmp_path, corpus)
+    assert set(summary["examples"]["targets"]) == {"synth_last_letters_long", "synth_coin_flip"}
+    assert load_file(tmp_path / "final/domain_classifier.safetensors")["net.4.weight"].shape == (3, 16)
+
+
+def test_gradient_accumulation_matches_one_big_batch(make_cfg, corpus, tmp_path):
+    common = ("train.backbone=full", "train.max_steps=2", "adversarial.classifier_dropout=0.0",
+              "train.max_grad_norm=0")
+    train(make_cfg(*common, "train.batch_size=8", "train.grad_accum=1"), "dann_cot", 0, tmp_path / "a", corpus)
+    train(make_cfg(*common, "train.batch_size=4", "train.grad_accum=2"), "dann_cot", 0, tmp_path / "b", corpus)
+    a, b = Student.from_checkpoint(tmp_path / "a/final"), Student.from_checkpoint(tmp_path / "b/final")
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.allclose(pa, pb, atol=1e-5), name
+    la, lb = read_jsonl(tmp_path / "a/log.jsonl"), read_jsonl(tmp_path / "b/log.jsonl")
+    assert la[0]["L_y"] == pytest.approx(lb[0]["L_y"], rel=1e-5)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("backbone", ["full", "lora"])
+def test_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, corpus, tmp_path, monkeypatch, backbone):
+    # classifier dropout (and LoRA dropout) on: the RNG state must be restored too.
+    cfg = make_cfg(f"train.backbone={backbone}", "train.max_steps=6", "train.save_every=2",
+                   "adversarial.classifier_dropout=0.1", "train.warmup_ratio=0.2")
+    train(cfg, "prada", 0, tmp_path / "full", corpus)
+
+    from prada.training import checkpoint as ckpt
+
+    real_prune = ckpt.prune
+
+    def stop_after_step_4(parent: Path, keep: int) -> None:
+        real_prune(parent, keep)
+        if (parent / "step-4").is_dir():
+            raise _Stop
+
+    monkeypatch.setattr(ckpt, "prune", stop_after_step_4)
+    with pytest.raises(_Stop):
+        train(cfg, "prada", 0, tmp_path / "resumed", corpus)
+    monkeypatch.setattr(ckpt, "prune", real_prune)
+    assert not (tmp_path / "resumed/final").exists()
+    summary = train(cfg, "prada", 0, tmp_path / "resumed", corpus)
+    assert summary["resumed_from_step"] == 4
+
+    for name in ["prompt_encoder", "domain_classifier"]:
+        a = load_file(tmp_path / f"full/final/{name}.safetensors")
+        b = load_file(tmp_path / f"resumed/final/{name}.safetensors")
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    a = Student.from_checkpoint(tmp_path / "full/final")
+    b = Student.from_checkpoint(tmp_path / "resumed/final")
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(pa, pb), name
+    log_a = read_jsonl(tmp_path / "full/log.jsonl")
+    log_b = read_jsonl(tmp_path / "resumed/log.jsonl")
+    assert [r["step"] for r in log_b] == [1, 2, 3, 4, 5, 6]
+    assert [r["L_y"] for r in log_a] == [r["L_y"] for r in log_b]
+    assert [r["L_d"] for r in log_a] == [r["L_d"] for r in log_b]
