@@ -38,3 +38,17 @@ def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRADA_TEACHER_BACKOFF_BASE_S", "0.002")
     monkeypatch.setenv("PRADA_TEACHER_BACKOFF_MAX_S", "0.02")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models run faster on one thread, above all on a shared, busy machine."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
