@@ -1,0 +1,86 @@
+"""``prada evaluate``: score a checkpoint or a plain model on one task."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _slug(model: str) -> str:
+    """A folder name for a model reference: ``runs/x/train/prada-seed0/final`` -> ``prada-seed0-final``."""
+    parts = [p for p in Path(model).parts if p not in ("/", ".", "..")][-2:]
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "-", "-".join(parts)).strip("-") or "model"
+
+
+def evaluate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint dir (e.g. RUN/train/prada-seed0/final), model folder or alias (smollm2-135m-instruct).")],
+    task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `prada data list`).")],
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    style: Annotated[str | None, typer.Option(help="student | answer_only | zero_shot_cot (default: student for a checkpoint — answer_only for method ft — and zero_shot_cot for a plain model).", show_default=False)] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: $PRADA_DATA_DIR).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: runs/evaluate/MODEL/TASK).", show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Generation batch size (default: eval.batch_size=16).", show_default=False)] = None,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="New-token budget (default: eval.max_new_tokens=128).", show_default=False)] = None,
+    max_examples: Annotated[int | None, typer.Option("--max-examples", help="Seeded subset of the split (same for every model).", show_default=False)] = None,
+    chat: Annotated[bool, typer.Option("--chat/--no-chat", help="zero_shot_cot through the tokenizer's chat template.")] = False,
+    backend: Annotated[str, typer.Option(help="hf | vllm (vllm: needs the vllm package and a GPU; not for P-Tuning checkpoints).")] = "hf",
+    config: Annotated[Path | None, typer.Option("--config", help="A run config YAML to take eval/student/data settings from.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-evaluate even if OUT/metrics.json exists.")] = False,
+) -> None:
+    """Evaluate a model on a task; writes OUT/predictions.jsonl and OUT/metrics.json.
+
+    Examples:
+
+        prada evaluate --model smollm2-135m-instruct --task multiarith --style zero_shot_cot --data-dir ../shared/data
+
+        prada evaluate --model runs/quickstart/train/prada-seed0/final --task svamp --max-examples 100
+    """
+    from prada.config import RunConfig, load_config
+    from prada.data import get_task
+    from prada.errors import ConfigError
+    from prada.evaluation import evaluate_model
+    from prada.evaluation.evaluate import PROMPT_STYLES
+
+    if backend not in ("hf", "vllm"):
+        raise ConfigError(f"--backend '{backend}': valid backends are ['hf', 'vllm']")
+    for name, value in (("--batch-size", batch_size), ("--max-new-tokens", max_new_tokens), ("--max-examples", max_examples)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    cfg = load_config(config) if config is not None else RunConfig()  # defaults need no experiment
+    cfg.eval.split = split
+    cfg.eval.backend = backend  # type: ignore[assignment]
+    if data_dir is not None:
+        cfg.data.data_dir = str(data_dir)
+    if batch_size is not None:
+        cfg.eval.batch_size = batch_size
+    if max_new_tokens is not None:
+        cfg.eval.max_new_tokens = max_new_tokens
+    if max_examples is not None:
+        cfg.eval.max_examples = max_examples
+    if chat:
+        cfg.student.chat_template = True
+    if style is None:
+        from prada.student.student import is_checkpoint, read_checkpoint_meta
+
+        if is_checkpoint(model):
+            style = "answer_only" if read_checkpoint_meta(model).get("method") == "ft" else "student"
+        else:
+            style = "zero_shot_cot"
+    if style not in PROMPT_STYLES:
+        raise ConfigError(f"--style '{style}': valid styles are {list(PROMPT_STYLES)}")
+    the_task = get_task(task, cfg.data)
+    out_dir = out if out is not None else Path("runs") / "evaluate" / f"{_slug(model)}-{style}" / task
+    metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force)  # type: ignore[arg-type]
+    typer.echo(
+        f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "
+        f"({metrics['correct']}/{metrics['n']}), {metrics.get('generated_tokens', 0)} tokens generated, "
+        f"{metrics.get('tokens_per_s', 0):.0f} tokens/s, {metrics.get('wall_s', 0):.1f} s"
+    )
+    typer.echo(f"predictions: {out_dir / 'predictions.jsonl'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,337 @@
+"""Evaluate a model on a task: greedy generation, answer extraction, per-question predictions and
+accuracy.
+
+    evaluate_model(model_ref, task, cfg, out_dir, prompt_style) -> metrics
+
+writes ``out_dir/predictions.jsonl`` (one line per question: id, question, gold, output,
+prediction, correct, ...) and then ``out_dir/metrics.json`` (task, split, n, correct, accuracy,
+model, step, wall_s, generated_tokens, tokens_per_s, ...). ``metrics.json`` is written last, so its
+presence means the evaluation finished: an existing one is returned as is unless ``force=True``
+(the run directory is the cache).
+
+Prompt styles
+-------------
+``student``        Fine-tune-CoT: ``{question} ###`` (or the chat template the student was trained
+                   with); greedy until ``END``/EOS; answer = first candidate after ``-->``, else the
+                   last candidate (``extract_student_answer``).
+``answer_only``    same prompt; answer = the first candidate (the ``ft`` method's format).
+``zero_shot_cot``  an untrained model, two-stage Zero-Shot-CoT (Kojima et al. 2022): stage 1
+                   ``Q: {question}\\nA: Let's think step by step.`` → rationale (``max_new_tokens``);
+                   stage 2 = stage 1 + rationale + ``" \\n"`` + the task's trigger → up to 32 tokens; answer =
+                   first candidate (``extract_teacher_answer``). With ``student.chat_template: true``
+                   the question goes in a user turn and the assistant turn starts with
+                   ``Let's think step by step.``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, Literal, Protocol, Sequence
+
+from prada.config import RunConfig, StudentConfig
+from prada.data.example import Example
+from prada.errors import EvaluationError
+from prada.io import read_json, write_json_atomic, write_jsonl_atomic
+from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
+
+logger = logging.getLogger(__name__)
+
+PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
+PROMPT_STYLES: tuple[str, ...] = ("student", "answer_only", "zero_shot_cot")
+
+ZERO_SHOT_COT_PROMPT = "Q: {question}\nA: Let's think step by step."
+ZERO_SHOT_COT_CUE = "Let's think step by step."
+ZERO_SHOT_ANSWER_TOKENS = 32
+"""Stage-2 budget of Zero-Shot-CoT (as in Kojima et al.)."""
+ZERO_SHOT_STAGE1_STOP = ("\nQ:",)
+"""A base model that finishes its rationale often goes on with a new ``Q:``; stage 1 stops there
+(the new question would otherwise sit between the rationale and the trigger)."""
+STUDENT_STOP = ("END",)
+
+
+class TaskLike(Protocol):
+    """What evaluation needs of a ``prada.data`` task."""
+
+    name: str
+    trigger: str
+
+    def load(self, split: str, data_dir: Path | None) -> list[Example]: ...
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def select_examples(examples: Sequence[Example], max_examples: int | None, seed: int) -> list[Example]:
+    """A seeded subset (in the split's order) that depends only on the split and the seed, so
+    every model is scored on the same questions.
+
+    >>> from prada.data.example import AnswerType, Category
+    >>> exs = [Example(f"t/{i}", "t", Category.CUSTOM, AnswerType.NUMBER, "q", "1") for i in range(10)]
+    >>> [e.id for e in select_examples(exs, 3, seed=0)] == [e.id for e in select_examples(exs, 3, seed=0)]
+    True
+    """
+    examples = list(examples)
+    if max_examples is None or max_examples >= len(examples):
+        return examples
+    if max_examples < 1:
+        raise EvaluationError(f"eval.max_examples must be >= 1 (got {max_examples})")
+    keep = sorted(random.Random(seed).sample(range(len(examples)), max_examples))
+    return [examples[i] for i in keep]
+
+
+def load_model_for_eval(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any, dict[str, Any]]:
+    """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id.
+
+    ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model). A path that
+    does not exist, or a folder that is neither a checkpoint nor a model, is an ``EvaluationError``.
+    """
+    from prada.student.student import is_checkpoint, load_student, read_checkpoint_meta
+
+    ref = str(model_ref)
+    path = Path(ref).expanduser()
+    if is_checkpoint(path):
+        meta = read_checkpoint_meta(path)
+        return load_student(path), {"method": meta.get("method"), "step": meta.get("step"), "checkpoint": True,
+                                    "meta": meta}
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            hint = ""
+            if (path / "checkpoints").is_dir() or (path / "log.jsonl").is_file():
+                hint = f" (a training run directory: evaluate {path / 'final'} once training has finished)"
+            raise EvaluationError(
+                f"{path}: neither a prada checkpoint (no prada_checkpoint.json) nor a model folder "
+                f"(no config.json){hint}"
+            )
+    elif isinstance(model_ref, Path) or ref.startswith((".", "/", "~")) or (
+        path.parent != Path(".") and path.parent.exists()
+    ):  # a local path that does not exist (a hub id "org/name" has no local parent folder)
+        raise EvaluationError(f"{ref}: checkpoint or model folder not found")
+    return load_student(ref, student_cfg), {"method": None, "step": None, "checkpoint": False, "meta": None}
+
+
+def _choices_letters(example: Example, task: Any = None) -> str | None:
+    letters = getattr(task, "choice_letters", None)
+    if letters:
+        return letters
+    return "".join(example.choices) if example.choices else None
+
+
+def _answer_type(example: Example, task: Any) -> Any:
+    return getattr(task, "answer_type", None) or example.answer_type
+
+
+# --------------------------------------------------------------------------------------------
+# Prompts
+# --------------------------------------------------------------------------------------------
+
+
+def student_prompts(student: Any, examples: Sequence[Example]) -> list[list[int]]:
+    """Fine-tune-CoT prompts with the formatting the student was trained with."""
+    from prada.student.format import encode_questions
+
+    encoded = encode_questions(list(examples), student.tokenizer, student.student_cfg)
+    return [list(e.input_ids) for e in encoded]
+
+
+def _zero_shot_stage1_texts(student: Any, examples: Sequence[Example], chat: bool) -> list[str]:
+    tok = student.tokenizer
+    if not chat:
+        return [ZERO_SHOT_COT_PROMPT.format(question=e.question) for e in examples]
+    if not getattr(tok, "chat_template", None):
+        raise EvaluationError(
+            "student.chat_template is true but the tokenizer has no chat template; set "
+            "student.chat_template: false for the plain 'Q: ... A:' Zero-Shot-CoT prompt"
+        )
+    return [
+        tok.apply_chat_template([{"role": "user", "content": e.question}], tokenize=False, add_generation_prompt=True)
+        + ZERO_SHOT_COT_CUE
+        for e in examples
+    ]
+
+
+def _encode_texts(tokenizer: Any, texts: Sequence[str], chat: bool) -> list[list[int]]:
+    # A chat template already carries its special tokens; a plain prompt gets the tokenizer's BOS.
+    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=not chat)["input_ids"]]
+
+
+def _stage2_suffix(task: Any) -> str:
+    """What follows the rationale in stage 2: Kojima et al.'s ``" "`` + ``"\nTherefore, ... is"``."""
+    from prada.data.tasks import STAGE2_JOIN
+
+    trigger = getattr(task, "trigger", None)
+    if not trigger:
+        raise EvaluationError(f"task '{getattr(task, 'name', task)}' has no Zero-Shot-CoT answer trigger")
+    return STAGE2_JOIN + trigger.lstrip()
+
+
+def _cut_stop(text: str, stops: Sequence[str]) -> str:
+    for s in stops:
+        if s in text:
+            text = text[: text.index(s)]
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Generation backends
+# --------------------------------------------------------------------------------------------
+
+
+class _HFBackend:
+    """Our batched KV-cache decoder on a loaded ``Student``."""
+
+    name = "hf"
+
+    def __init__(self, student: Any, batch_size: int) -> None:
+        self.student = student
+        self.batch_size = batch_size
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None):
+        return greedy_generate(self.student, prompts, max_new_tokens=max_new_tokens, batch_size=self.batch_size,
+                               stop=stop)
+
+
+def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any):
+    from prada.evaluation.vllm_backend import VLLMBackend
+
+    return VLLMBackend.create(model_ref, info, student_cfg, tokenizer)
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def _run_style(backend: Any, student: Any, examples: list[Example], style: str, task: Any, cfg: RunConfig,
+               chat: bool) -> tuple[list[dict[str, Any]], GenerationStats]:
+    from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
+
+    tokenizer = student.tokenizer
+    max_new = cfg.eval.max_new_tokens
+    records: list[dict[str, Any]] = []
+    if style in ("student", "answer_only"):
+        prompts = student_prompts(student, examples)
+        gens, stats = backend.generate(prompts, max_new, STUDENT_STOP)
+        for ex, g in zip(examples, gens):
+            atype = _answer_type(ex, task)
+            pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == "answer_only")
+            records.append(_record(ex, g.text, pred, is_correct(pred, ex.answer, atype), g))
+        return records, stats
+    # zero_shot_cot: two stages
+    stage1 = _zero_shot_stage1_texts(student, examples, chat)
+    gens1, stats1 = backend.generate(_encode_texts(tokenizer, stage1, chat), max_new, ZERO_SHOT_STAGE1_STOP)
+    rationales = [_cut_stop(g.text, ZERO_SHOT_STAGE1_STOP) for g in gens1]
+    suffix = _stage2_suffix(task)
+    stage2 = [p + r + suffix for p, r in zip(stage1, rationales)]
+    gens2, stats2 = backend.generate(
+        _encode_texts(tokenizer, stage2, chat), min(ZERO_SHOT_ANSWER_TOKENS, max_new), ZERO_SHOT_STAGE1_STOP
+    )
+    for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
+        atype = _answer_type(ex, task)
+        completion = _cut_stop(g2.text, ZERO_SHOT_STAGE1_STOP)
+        pred = extract_teacher_answer(completion, atype, _choices_letters(ex, task))
+        rec = _record(ex, f"{r}{suffix}{completion}", pred, is_correct(pred, ex.answer, atype), g1, g2)
+        rec.update(rationale=r, answer_completion=completion)
+        records.append(rec)
+    stats = GenerationStats(stats1.generated_tokens + stats2.generated_tokens, stats1.seconds + stats2.seconds,
+                            stats1.batches + stats2.batches)
+    return records, stats
+
+
+def _record(ex: Example, output: str, pred: str | None, correct: bool, *gens: Generation) -> dict[str, Any]:
+    return {
+        "id": ex.id,
+        "question": ex.question,
+        "gold": ex.answer,
+        "output": output,
+        "prediction": pred,
+        "correct": bool(correct),
+        "generated_tokens": sum(g.num_tokens for g in gens),
+        "stop_reason": gens[-1].stop_reason,
+    }
+
+
+def evaluate_model(
+    model_ref: str | Path | Any,
+    task: TaskLike,
+    cfg: RunConfig,
+    out_dir: str | Path,
+    prompt_style: PromptStyle = "student",
+    *,
+    force: bool = False,
+    examples: Sequence[Example] | None = None,
+    model_name: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model_ref`` on ``task``'s ``cfg.eval.split`` and write predictions and metrics.
+
+    ``model_ref``: a checkpoint directory (``train/.../final`` or a snapshot), a plain model
+    (folder, alias such as ``smollm2-135m-instruct``, cached hub id) or an already loaded
+    ``Student``. ``examples`` overrides the task's split (already subset). Returns the metrics dict;
+    an existing ``out_dir/metrics.json`` is returned without work unless ``force``.
+    """
+    out_dir = Path(out_dir)
+    metrics_path = out_dir / "metrics.json"
+    if metrics_path.is_file() and not force:
+        logger.info("%s exists: evaluation skipped", metrics_path)
+        return read_json(metrics_path)
+    if prompt_style not in PROMPT_STYLES:
+        raise EvaluationError(f"prompt style '{prompt_style}': valid styles are {list(PROMPT_STYLES)}")
+    started = time.perf_counter()
+
+    if examples is None:
+        examples = task.load(cfg.eval.split, cfg.resolved_data_dir())
+        examples = select_examples(examples, cfg.eval.max_examples, cfg.eval.seed)
+    examples = list(examples)
+    if not examples:
+        raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
+
+    if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
+        student, info = model_ref, {"method": None, "step": None, "checkpoint": False, "meta": None}
+        ref_text = model_name or type(model_ref).__name__
+    else:
+        student, info = load_model_for_eval(model_ref, cfg.student)
+        ref_text = str(model_ref)
+    chat = bool(student.student_cfg.chat_template) if prompt_style != "zero_shot_cot" else bool(cfg.student.chat_template)
+    if prompt_style == "zero_shot_cot" and getattr(student, "num_virtual_tokens", 0):
+        logger.warning("zero_shot_cot on a P-Tuning checkpoint: its virtual tokens are used as trained")
+
+    if cfg.eval.backend == "vllm":
+        if info["meta"] is None and info["checkpoint"] is False and not isinstance(model_ref, (str, Path)):
+            raise EvaluationError("eval.backend 'vllm' needs a model path or checkpoint, not a loaded model")
+        backend: Any = _vllm_backend(model_ref, info, student.student_cfg, student.tokenizer)
+    else:
+        backend = _HFBackend(student, cfg.eval.batch_size)
+
+    records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat)
+    n = len(records)
+    n_correct = sum(r["correct"] for r in records)
+    metrics = {
+        "task": task.name,
+        "split": cfg.eval.split,
+        "n": n,
+        "correct": n_correct,
+        "accuracy": n_correct / n,
+        "no_answer": sum(r["prediction"] is None for r in records),
+        "model": ref_text,
+        "method": info["method"],
+        "step": info["step"],
+        "prompt_style": prompt_style,
+        "chat_template": chat,
+        "backend": backend.name,
+        "batch_size": cfg.eval.batch_size,
+        "max_new_tokens": cfg.eval.max_new_tokens,
+        "max_examples": cfg.eval.max_examples,
+        "subset_seed": cfg.eval.seed,
+        "generated_tokens": stats.generated_tokens,
+        "generation_s": round(stats.seconds, 3),
+        "tokens_per_s": round(stats.tokens_per_s, 2),
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+    write_jsonl_atomic(out_dir / "predictions.jsonl", records)
+    write_json_atomic(metrics_path, metrics)  # last: its presence marks a finished evaluation
+    logger.info("%s on %s: %d/%d = %.1f%%", ref_text, task.name, n_correct, n, 100 * metrics["accuracy"])
+    return metrics

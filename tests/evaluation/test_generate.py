@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import torch
+
+from prada.evaluation.generate import greedy_generate
+
+from .conftest import make_markov_student
+
+QUESTIONS = [
+    "There are 5 apples and 3 oranges in the basket. How many fruits are there? ###",
+    "Tom had 12 marbles. ###",
+    "A coin is heads up. Ka flips the coin. Is the coin still heads up? ###",
+    "hi ###",
+    "Take the last letters of the words in \"Elon Musk\" and concatenate them. ###",
+]
+
+
+def _prompts(tok) -> list[list[int]]:
+    return [tok(q)["input_ids"] for q in QUESTIONS]
+
+
+def test_batched_equals_one_at_a_time_and_hf_generate(tiny_student) -> None:
+    prompts = _prompts(tiny_student.tokenizer)
+    batched, stats = greedy_generate(tiny_student, prompts, max_new_tokens=12, batch_size=4)
+    assert stats.batches == 2 and stats.generated_tokens == sum(g.num_tokens for g in batched)
+    for p, g in zip(prompts, batched):
+        [single], _ = greedy_generate(tiny_student, [p], max_new_tokens=12, batch_size=1)
+        assert g == single
+        # Reference: Hugging Face generate (greedy) on the same prompt alone.
+        ids = torch.tensor([p])
+        ref = tiny_student.generate(ids, torch.ones_like(ids), max_new_tokens=12)[0].tolist()
+        assert ref[: len(g.token_ids)] == list(g.token_ids)
+    # Compaction of finished rows and sorting change nothing.
+    same, _ = greedy_generate(tiny_student, prompts, max_new_tokens=12, batch_size=5, compact=False,
+                              sort_by_length=False)
+    assert same == batched
+
+
+def test_stops_at_eos_and_at_stop_pattern_per_row(tiny_student) -> None:
+    prompts = _prompts(tiny_student.tokenizer)
+    free, _ = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=5)
+    # Make the 4th generated token of row 0 an EOS: row 0 must end there, the others go on.
+    eos = free[0].token_ids[3]
+    out, _ = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=5, eos_ids=[eos])
+    assert out[0].stop_reason == "eos" and out[0].token_ids == free[0].token_ids[:3]
+    for f, o in zip(free[1:], out[1:]):
+        if eos not in f.token_ids:
+            assert o == f and o.stop_reason == "length" and len(o.token_ids) == 10
+
+
+def test_markov_script_end_eos_length_and_compaction(tiny_tokenizer) -> None:
+    tok = tiny_tokenizer
+    t = lambda s: tok.convert_tokens_to_ids(tok.tokenize(s))  # noqa: E731
+    end = t(" END")
+    assert len(end) == 1
+    a, b, c = t("a")[0], t("b")[0], t("c")[0]
+    seven, eight, nine, x = t("7")[0], t("8")[0], t("9")[0], t("x")[0]
+    arrow = t(" -->")
+    assert len(arrow) == 1
+    arrow = arrow[0]
+    eos = tok.eos_token_id
+    chains = [[a, seven, arrow, nine, end[0], x], [b, eight, eos], [c, c]]
+    student = make_markov_student(tok, chains, loop_token=x)
+    prompts = [t("q") + [a], t("q") + [b], t("q") + [c]]
+    gens, stats = greedy_generate(student, prompts, max_new_tokens=6, batch_size=3, stop=("END",))
+    assert gens[0].stop_reason == "stop" and gens[0].text.endswith("END") and "-->" in gens[0].text
+    assert gens[0].token_ids == (seven, arrow, nine, end[0])
+    assert gens[1].stop_reason == "eos" and gens[1].token_ids == (eight,) and gens[1].num_tokens == 2
+    assert gens[2].stop_reason == "length" and gens[2].token_ids == (c,) * 6
+    assert stats.generated_tokens == 4 + 2 + 6
+    # Finished rows leave the batch: prefill 3 rows, then 3, 2 (after the EOS), 2, 1 (after END), 1.
+    assert student.causal_lm.calls == [3, 3, 2, 2, 1, 1]
