@@ -82,6 +82,11 @@ def scripted_completion(body: dict[str, Any], sample: Any) -> str:
     return " " + TEMPLATES[(h >> 8) % len(TEMPLATES)].format(a=a, b=b, r=r)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512  # the default backlog (5) resets connections under 64 concurrent clients
+
+
 class FakeOpenAIServer:
     """``with FakeOpenAIServer() as srv: ... srv.base_url ...``"""
 
@@ -117,8 +122,7 @@ class FakeOpenAIServer:
         self.max_inflight = 0  # most requests handled at once (checks the client's concurrency bound)
         self.bodies: list[dict[str, Any]] = []
         self.keep_bodies = False
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._thread: threading.Thread | None = None
 
     @property

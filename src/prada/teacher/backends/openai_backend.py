@@ -43,6 +43,7 @@ DEFAULT_BACKOFF_BASE_S = 0.5
 DEFAULT_BACKOFF_MAX_S = 30.0
 MAX_RETRY_AFTER_S = 600.0
 MAX_N_PER_REQUEST = 128
+CONNECTIONS_PER_CLIENT = 16
 
 
 def is_loopback_url(url: str | None) -> bool:
@@ -197,36 +198,42 @@ class OpenAIBackend:
         pass
 
     # -- the loop ------------------------------------------------------------------------------
-    def _make_client(self) -> Any:
+    def _make_clients(self) -> list[Any]:
+        """``ceil(concurrency / CONNECTIONS_PER_CLIENT)`` SDK clients used round-robin: httpcore's
+        pool scans every connection for every request, so one pool of 64+ connections costs more
+        CPU per request than several small ones."""
         import openai
 
-        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
-            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
-        )
+        shards = max(1, -(-self.concurrency // CONNECTIONS_PER_CLIENT))
+        per = -(-self.concurrency // shards)
+        limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=per, max_keepalive_connections=per)
         timeout = openai.Timeout(self.request_timeout, connect=min(self.request_timeout, 10.0))
-        http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
-        return openai.AsyncOpenAI(
-            api_key=self._api_key,
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=timeout,
-            http_client=http_client,
-        )
+        return [
+            openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self.base_url,
+                max_retries=0,  # our own retry loop (below)
+                timeout=timeout,
+                http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout),
+            )
+            for _ in range(shards)
+        ]
 
     async def _generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
-        client = self._make_client()
+        clients = self._make_clients()
         slots = asyncio.Semaphore(self.concurrency)
         backlog = asyncio.Semaphore(self.concurrency * 4)  # bounds the tasks alive at once
         try:
             async with asyncio.TaskGroup() as tg:
-                for req in requests:
+                for i, req in enumerate(requests):
                     await backlog.acquire()
-                    task = tg.create_task(self._run_request(client, slots, req, on_result))
+                    task = tg.create_task(self._run_request(clients[i % len(clients)], slots, req, on_result))
                     task.add_done_callback(lambda _t: backlog.release())
         except* TeacherError as group:
             raise group.exceptions[0] from None
         finally:
-            await client.close()
+            for client in clients:
+                await client.close()
 
     async def _run_request(self, client: Any, slots: asyncio.Semaphore, req: Request, on_result: OnResult) -> None:
         if req.n > 1 and not self._n_supported:
