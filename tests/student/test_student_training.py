@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from student_helpers import COMBOS, ITEMS, make_student, optimise, train_batch
+from student_helpers import ITEMS, make_student, optimise, train_batch
 
 from prada.student.format import collate_prompts, encode_questions
 

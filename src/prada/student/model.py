@@ -68,6 +68,17 @@ def smollm2_gguf_path() -> Path:
     )
 
 
+def make_staging_dir(parent: Path, name: str) -> Path:
+    """A fresh temporary folder in ``parent`` for an atomic write of ``parent/name`` (renamed into
+    place when complete), with the permissions a plain ``mkdir`` would give (not mkdtemp's 0700)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp
+
+
 def _torch_dtype(name: str) -> Any:
     try:
         return _DTYPES[name]
@@ -98,8 +109,7 @@ def ensure_alias_converted(alias: str = SMOLLM2_ALIAS, *, cache_dir: Path | None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = alias
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{alias}.", suffix=".tmp"))
+    tmp = make_staging_dir(target.parent, alias)
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

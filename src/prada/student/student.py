@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,7 +30,7 @@ from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfi
 from prada.errors import ConfigError, EvaluationError
 from prada.io import read_json, write_json_atomic
 from prada.student.format import IGNORE_INDEX
-from prada.student.model import load_base_model, load_causal_lm, load_tokenizer
+from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
 
 logger = logging.getLogger(__name__)
 
@@ -326,8 +325,7 @@ class Student(nn.Module):
         from safetensors.torch import save_file
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        tmp = make_staging_dir(path.parent, path.name)
         try:
             student_cfg = dataclasses.replace(self.student_cfg)
             local = Path(student_cfg.model).expanduser()
