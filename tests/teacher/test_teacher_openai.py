@@ -154,7 +154,6 @@ def test_api_key_is_sent_from_the_env(arith_task: ArithTask, tmp_path: Path, mon
 def test_unknown_model_is_a_clear_error_and_the_cache_is_intact(server: FakeOpenAIServer, arith_task: ArithTask, tmp_path: Path) -> None:
     run_teacher_stage(openai_cfg(server.base_url), tmp_path, task=arith_task)
     before = (tmp_path / "cache.jsonl").read_bytes()
-    arith_task.examples = [*arith_task.examples, *arith_task.examples[:0]]
     with pytest.raises(TeacherError, match="teacher.model 'no-such-model'"):
         run_teacher_stage(openai_cfg(server.base_url, "teacher.model=no-such-model"), tmp_path, task=arith_task)
     assert (tmp_path / "cache.jsonl").read_bytes() == before
