@@ -89,3 +89,10 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert cfg.resolved_data_dir() == tmp_path
     cfg.data.data_dir = "/explicit"
     assert str(cfg.resolved_data_dir()) == "/explicit"
+
+
+def test_scientific_notation_is_a_number_unless_quoted():
+    assert parse_override("train.lr=1e-4") == ("train.lr", 1e-4)
+    assert parse_override('teacher.model="1e-3"') == ("teacher.model", "1e-3")
+    assert parse_override("teacher.model=gpt-4o.mini") == ("teacher.model", "gpt-4o.mini")
+    assert parse_override("student.model=nan") == ("student.model", "nan")

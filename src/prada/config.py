@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -399,6 +400,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``"train.lr=1e-4"`` -> ``("train.lr", 1e-4)``; the value is parsed as YAML."""
     if "=" not in text:
@@ -411,12 +415,11 @@ def parse_override(text: str) -> tuple[str, Any]:
         value = yaml.safe_load(value_text) if value_text.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"override '{text}': cannot parse value ({e})") from None
-    # YAML reads "1e-4" as a string (it needs a dot); numbers are what users mean.
-    if isinstance(value, str):
-        try:
-            value = float(value) if any(c in value for c in ".eE") else value
-        except ValueError:
-            pass
+    # YAML 1.1 reads an unquoted 1e-4 as a string (it wants a dot); users mean a number. A quoted
+    # value ("1e-4") stays a string.
+    quoted = value_text.strip()[:1] in ("'", '"')
+    if isinstance(value, str) and not quoted and _NUMBER.fullmatch(value):
+        value = float(value)
     return key, value
 
 
