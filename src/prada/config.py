@@ -107,6 +107,11 @@ class TeacherConfig:
     """Maximum requests in flight (``openai`` backend)."""
     request_timeout: float = 60.0
     max_retries: int = 6
+    backoff_base_s: float | None = None
+    """First retry delay; doubles per attempt with full jitter (None: 0.5 s, or
+    ``$PRADA_TEACHER_BACKOFF_BASE_S``). A server's ``Retry-After`` takes precedence."""
+    backoff_max_s: float | None = None
+    """Cap on one retry delay (None: 30 s, or ``$PRADA_TEACHER_BACKOFF_MAX_S``)."""
     use_n: bool = True
     """Ask for several samples in one request (``n``) when the server supports it."""
     batch_size: int = 8

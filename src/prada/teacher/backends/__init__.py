@@ -67,6 +67,8 @@ def _openai(cfg: TeacherConfig, ctx: BackendContext) -> TeacherBackend:
         api_key_env=cfg.api_key_env,
         concurrency=cfg.concurrency,
         request_timeout=cfg.request_timeout,
+        backoff_base_s=cfg.backoff_base_s,
+        backoff_max_s=cfg.backoff_max_s,
         max_retries=cfg.max_retries,
         use_n=cfg.use_n,
         seed=cfg.seed,
