@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prada.config import RunConfig, dump_yaml, load_config, to_dict
-from prada.errors import RunDirError
+from prada.errors import RunDirError, TeacherError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
 
@@ -110,13 +110,19 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     started = time.perf_counter()
 
     # 1. Teacher -------------------------------------------------------------------------------
-    if paths.teacher_summary.exists() and paths.teacher_corpus.exists():
+    if _teacher_complete(paths):
         console.print(f"[dim]teacher: done ({paths.teacher_corpus})[/]")
     else:
         from prada.teacher import run_teacher_stage
 
         console.rule("teacher")
-        run_teacher_stage(cfg, paths.teacher_dir)
+        summary = run_teacher_stage(cfg, paths.teacher_dir)
+        if not summary.get("complete", True):
+            raise TeacherError(
+                f"{paths.teacher_summary}: {summary.get('failed_samples', '?')} teacher samples failed "
+                "after all retries; re-run the same command to retry only those (completed requests "
+                "are cached)."
+            )
 
     # 2. Training ------------------------------------------------------------------------------
     from prada.training import train
@@ -169,6 +175,12 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
     console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
     return paths.root
+
+
+def _teacher_complete(paths: RunPaths) -> bool:
+    if not (paths.teacher_summary.exists() and paths.teacher_corpus.exists()):
+        return False
+    return bool(read_json(paths.teacher_summary).get("complete", True))
 
 
 def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, list[Any]]:
