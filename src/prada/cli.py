@@ -47,6 +47,10 @@ def _mount() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Our own progress bars say what is happening; per-shard load/save bars are noise.
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
     _mount()
     try:
         app(args=argv, standalone_mode=False)
