@@ -197,3 +197,26 @@ def test_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, corpus
     assert [r["step"] for r in log_b] == [1, 2, 3, 4, 5, 6]
     assert [r["L_y"] for r in log_a] == [r["L_y"] for r in log_b]
     assert [r["L_d"] for r in log_a] == [r["L_d"] for r in log_b]
+
+
+def test_resume_refuses_a_changed_config_and_no_resume_starts_over(make_cfg, corpus, tmp_path, monkeypatch):
+    from prada.errors import TrainingError
+    from prada.training import checkpoint as ckpt
+
+    cfg = make_cfg("train.backbone=full", "train.max_steps=4", "train.save_every=2")
+    real_prune = ckpt.prune
+
+    def stop(parent: Path, keep: int) -> None:
+        real_prune(parent, keep)
+        raise _Stop
+
+    monkeypatch.setattr(ckpt, "prune", stop)
+    with pytest.raises(_Stop):
+        train(cfg, "ft_cot", 0, tmp_path, corpus)
+    monkeypatch.setattr(ckpt, "prune", real_prune)
+    changed = make_cfg("train.backbone=full", "train.max_steps=4", "train.save_every=2", "train.lr=5e-4")
+    with pytest.raises(TrainingError, match=r"different config.*train.lr: 0.001 -> 0.0005"):
+        train(changed, "ft_cot", 0, tmp_path, corpus)
+    summary = train(changed, "ft_cot", 0, tmp_path, corpus, resume=False)
+    assert summary["resumed_from_step"] is None
+    assert [r["step"] for r in read_jsonl(tmp_path / "log.jsonl")] == [1, 2, 3, 4]

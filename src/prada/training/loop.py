@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
-from prada.config import RunConfig, dump_yaml
+from prada.config import RunConfig, dump_yaml, to_dict
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from prada.training import checkpoint as ckpt
@@ -294,6 +294,11 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         if state["method"] != method or state["seed"] != seed:
             raise TrainingError(f"{latest}: checkpoint of {state['method']}/seed {state['seed']}, "
                                 f"not {method}/seed {seed}; use another out_dir or --no-resume")
+        changed = config_changes(state["config"], cfg)
+        if changed:
+            raise TrainingError(f"{latest}: the checkpoint was made with a different config, so resuming "
+                                f"would not continue the same run; changed: {'; '.join(changed)}. Restore "
+                                "these values, or start over with --no-resume (or another --out)")
         load_weights(trainee, latest)
     groups = param_groups(trainee.student, trainee.classifier, cfg)
     optimizer = torch.optim.AdamW(groups)
@@ -322,6 +327,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # -- 4. Outputs (main process only) -------------------------------------------------------
     log, writer = None, None
     if main:
+        if not resume:  # start over: no stale checkpoint may be resumed from later
+            _clear_outputs(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / "config.yaml", dump_yaml(cfg))
         _truncate_log(out_dir / "log.jsonl", start_step)
@@ -381,7 +388,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         # -- checkpoint -----------------------------------------------------------------------
         done = step + 1
         if tc.save_every > 0 and done % tc.save_every == 0 and done < tc.max_steps:
-            state = {"method": method, "seed": seed, "step": done, "optimizer": optimizer.state_dict(),
+            state = {"method": method, "seed": seed, "config": to_dict(cfg), "step": done,
+                     "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "data": batches.state_dict(),
                      "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
             if main:
@@ -444,6 +452,40 @@ def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, 
         out = model(src, tgt, sizes, lam)
     model.train()
     return {k: float(v) for k, v in out.parts.items()}
+
+
+# Keys that may differ between an interrupted run and its resumption: they change what is saved
+# or shown, never the trajectory of the weights.
+_RESUME_MUTABLE = ("name", "output_dir", "methods", "seeds", "eval", "report", "teacher", "data.data_dir",
+                   "train.save_every", "train.keep_checkpoints", "train.eval_checkpoints", "train.log_every",
+                   "train.num_workers")
+
+
+def config_changes(saved: dict[str, Any], cfg: RunConfig) -> list[str]:
+    """``key: old -> new`` for every training-relevant key that differs from the checkpoint's."""
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    old, new = flat(saved), flat(to_dict(cfg))
+    keys = sorted(k for k in set(old) | set(new)
+                  if not any(k == m or k.startswith(m + ".") for m in _RESUME_MUTABLE))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _clear_outputs(out_dir: Path) -> None:
+    import shutil
+
+    for name in ("checkpoints", "snapshots", "final", "tb"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in ("summary.json", "log.jsonl"):
+        (out_dir / name).unlink(missing_ok=True)
 
 
 def _truncate_log(path: Path, step: int) -> None:
