@@ -1,0 +1,135 @@
+"""End to end: the quickstart pipeline, shrunk onto a tiny random model, through ``prada run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prada.cli import main
+from prada.config import load_config
+from prada.errors import RunDirError
+from prada.runner import run_experiment
+
+from conftest import REPO_ROOT
+
+QUICKSTART = REPO_ROOT / "configs" / "quickstart.yaml"
+
+
+def shrunk_overrides(model_dir: Path, out: Path, **extra: object) -> list[str]:
+    values: dict[str, object] = {
+        "output_dir": str(out),
+        "student.model": str(model_dir),
+        "student.max_length": 96,
+        "data.max_source_examples": 24,
+        "data.max_target_examples": 24,
+        "prompt_encoder.num_virtual_tokens": 4,
+        "train.lr": 1e-3,
+        "train.batch_size": 4,
+        "train.max_steps": 4,
+        "train.save_every": 2,
+        "eval.max_examples": 6,
+        "eval.max_new_tokens": 12,
+        "report.feature_examples": 12,
+    }
+    values.update(extra)
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def run_cli(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as e:
+        return int(e.code or 0)
+    return 0
+
+
+def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
+
+    # The table, the four plots and the HTML page.
+    report = out / "report"
+    for name in ("table.md", "table.csv", "index.html", "accuracy_vs_steps.png", "tsne.png",
+                 "training_curves.png", "pad.png"):
+        assert (report / name).stat().st_size > 0, name
+    for model in ("ft_cot-seed0", "prada-seed0"):
+        for task in ("synth_last_letters", "synth_last_letters_long"):
+            metrics = json.loads((out / "eval" / model / task / "metrics.json").read_text())
+            assert metrics["n"] == 6 and 0.0 <= metrics["accuracy"] <= 1.0
+            lines = (out / "eval" / model / task / "predictions.jsonl").read_text().splitlines()
+            assert len(lines) == 6
+    # Snapshot evaluations feed the accuracy-vs-steps figure.
+    assert (out / "eval" / "prada-seed0@step-2" / "synth_last_letters_long" / "metrics.json").exists()
+    table = (report / "table.md").read_text()
+    assert "| FT-CoT" in table and "| PRADA" in table
+
+    # Re-running a finished run does no work: no output file is rewritten.
+    outputs = [p for p in out.rglob("*") if p.is_file()]
+    before = {p: p.stat().st_mtime_ns for p in outputs}
+    capsys.readouterr()
+    assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
+    printed = capsys.readouterr().out
+    assert "evaluate " not in printed
+    changed = [p for p in outputs if p.name != "config.yaml" and p.stat().st_mtime_ns != before[p]]
+    assert changed == []
+
+
+def test_incompatible_run_dir_is_refused_and_left_untouched(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    cfg = load_config(QUICKSTART, shrunk_overrides(tiny_model_dir, out, **{"methods": "[ft_cot]"}))
+    run_experiment(cfg, report=False)
+    saved = (out / "config.yaml").read_text()
+    final = out / "train" / "ft_cot-seed0" / "final"
+    stamp = max(p.stat().st_mtime_ns for p in final.rglob("*"))
+
+    changed = load_config(QUICKSTART, shrunk_overrides(tiny_model_dir, out, **{"methods": "[ft_cot]",
+                                                                               "train.lr": 0.5}))
+    with pytest.raises(RunDirError, match=r"train\.lr"):
+        run_experiment(changed, report=False)
+    assert (out / "config.yaml").read_text() == saved
+    assert max(p.stat().st_mtime_ns for p in final.rglob("*")) == stamp
+
+
+def test_bad_config_key_is_one_clear_error(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("trian:\n  lr: 0.1\n")
+    assert run_cli(["run", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'trian'" in err and "did you mean 'train'" in err
+    assert "Traceback" not in err
+
+
+def test_killed_mid_training_resumes(tiny_model_dir, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "prada.cli", "run", str(QUICKSTART),
+            *shrunk_overrides(tiny_model_dir, out, **{"methods": "[prada]", "train.max_steps": 40,
+                                                      "train.save_every": 2})]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = out / "train" / "prada-seed0" / "checkpoints"
+    try:
+        deadline = time.monotonic() + 240
+        while not any(checkpoints.glob("step-*")) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        assert any(checkpoints.glob("step-*")), "no checkpoint appeared"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not (out / "train" / "prada-seed0" / "final").exists()
+
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "train" / "prada-seed0" / "summary.json").read_text())
+    assert summary["steps"] == 40
+    assert summary["resumed_from_step"] and summary["resumed_from_step"] >= 2
+    steps = [json.loads(line)["step"] for line in
+             (out / "train" / "prada-seed0" / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 41)), "each step is logged exactly once after a resume"
