@@ -109,3 +109,12 @@ def eval_cfg(**eval_kw) -> RunConfig:
     for k, v in eval_kw.items():
         setattr(cfg.eval, k, v)
     return cfg
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models run fastest on one thread; on a shared CPU, more threads oversubscribe it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -201,6 +201,7 @@ def _domain_order(data: ReportData, domains: list[str]) -> list[str]:
 
 def plot_tsne(data: ReportData, out: Path) -> Path | None:
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     models = _pick_feature_models(data)
     if not models:
@@ -242,9 +243,10 @@ def plot_tsne(data: ReportData, out: Path) -> Path | None:
                 continue
             x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-8)
             perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3.0)))
-            emb = TSNE(
-                n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=TSNE_SEED
-            ).fit_transform(x)
+            with threadpool_limits(limits=1):  # a few hundred points: threads only add contention
+                emb = TSNE(
+                    n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=TSNE_SEED
+                ).fit_transform(x)
             for d in domains:
                 sel = labels_arr == d
                 if not sel.any():
