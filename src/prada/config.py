@@ -200,6 +200,8 @@ class TrainConfig:
     lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
     max_grad_norm: float = 1.0
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: ~40% less peak memory for ~20% more time."""
     save_every: int = 0
     """Checkpoint every N optimizer steps (0: only at the end). Resuming uses the latest one."""
     keep_checkpoints: int = 2

@@ -156,6 +156,19 @@ def test_gradient_accumulation_matches_one_big_batch(make_cfg, corpus, tmp_path)
     assert la[0]["L_y"] == pytest.approx(lb[0]["L_y"], rel=1e-5)
 
 
+def test_gradient_checkpointing_gives_the_same_weights(make_cfg, corpus, tmp_path):
+    common = ("train.backbone=full", "train.max_steps=2", "adversarial.classifier_dropout=0.0")
+    train(make_cfg(*common), "prada", 0, tmp_path / "a", corpus)
+    cfg = make_cfg(*common, "train.gradient_checkpointing=true")
+    from prada.training.loop import build_student, method_spec
+
+    assert build_student(cfg, method_spec("prada"))[0].causal_lm.is_activation_checkpointing
+    train(cfg, "prada", 0, tmp_path / "b", corpus)
+    a, b = Student.from_checkpoint(tmp_path / "a/final"), Student.from_checkpoint(tmp_path / "b/final")
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+
+
 class _Stop(Exception):
     pass
 

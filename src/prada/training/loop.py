@@ -114,7 +114,18 @@ def build_student(cfg: RunConfig, spec: MethodSpec):
     from prada.student.student import build_student as _build
 
     student = _build(cfg, spec.name)
+    apply_memory_options(student, cfg)
     return student, student.tokenizer
+
+
+def apply_memory_options(student, cfg: RunConfig) -> None:
+    if cfg.train.gradient_checkpointing:
+        lm = student.causal_lm
+        kwargs = {"use_reentrant": False}
+        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5
+            lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _context_length(student) -> int | None:
@@ -300,6 +311,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                                 f"would not continue the same run; changed: {'; '.join(changed)}. Restore "
                                 "these values, or start over with --no-resume (or another --out)")
         load_weights(trainee, latest)
+        apply_memory_options(trainee.student, cfg)
     groups = param_groups(trainee.student, trainee.classifier, cfg)
     optimizer = torch.optim.AdamW(groups)
     scheduler = make_scheduler(optimizer, cfg)
