@@ -62,7 +62,7 @@ def make_run_dir(root: Path, seeds: tuple[int, ...] = (0, 1), *, snapshots: bool
                 with (tdir / "log.jsonl").open("w") as f:
                     for step in range(1, 41):
                         rec = {"step": step, "L_y": 2.0 / step ** 0.5, "lr": 1e-4, "elapsed_s": step * 0.5,
-                               "L_d": None, "domain_acc": None, "lambda": None}
+                               "L_d": None, "domain_acc": None, "lambda": 0.0}
                         if method == "prada":
                             p = step / 40
                             rec.update(L_d=0.69 + 0.05 * np.sin(step), domain_acc=0.5 + 0.2 * (1 - p),

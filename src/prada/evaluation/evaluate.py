@@ -107,9 +107,9 @@ def load_model_for_eval(model_ref: str | Path, student_cfg: StudentConfig) -> tu
                 f"{path}: neither a prada checkpoint (no prada_checkpoint.json) nor a model folder "
                 f"(no config.json){hint}"
             )
-    elif isinstance(model_ref, Path) or ref.startswith((".", "/", "~")) or (
+    elif isinstance(model_ref, Path) or ref.startswith((".", "/", "~")) or len(Path(ref).parts) > 2 or (
         path.parent != Path(".") and path.parent.exists()
-    ):  # a local path that does not exist (a hub id "org/name" has no local parent folder)
+    ):  # a local path that does not exist (a hub id is "org/name", without a local parent folder)
         raise EvaluationError(f"{ref}: checkpoint or model folder not found")
     return load_student(ref, student_cfg), {"method": None, "step": None, "checkpoint": False, "meta": None}
 

@@ -325,8 +325,8 @@ def plot_training_curves(data: ReportData, out: Path) -> Path | None:
             drawn = False
             for run in trains:
                 steps, values = _series(run.log, key)
-                if len(values) == 0:
-                    continue
+                if len(values) == 0 or (key == "lambda" and len(_series(run.log, "L_d")[1]) == 0):
+                    continue  # λ of a method without a domain adversary is a constant 0: not drawn
                 colour = method_colour(run.method)
                 label = None
                 if (key, run.method) not in labelled:

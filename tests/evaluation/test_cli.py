@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prada.cli import main
+
+
+def test_prada_evaluate_cli(tiny_model_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "ev"
+    main(["evaluate", "--model", str(tiny_model_dir), "--task", "synth_last_letters", "--style", "student",
+          "--max-examples", "3", "--max-new-tokens", "6", "--batch-size", "2", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "synth_last_letters" in printed
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "metrics.json").read_text())["n"] == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "runs/nowhere/train/prada-seed0/final", "--task", "synth_last_letters"], "not found"),
+        (["--model", "{model}", "--task", "multiarith", "--data-dir", "{tmp}/empty"], "multiarith"),
+        (["--model", "{model}", "--task", "no_such_task"], "unknown task"),
+        (["--model", "{model}", "--task", "synth_last_letters", "--style", "bogus"], "--style"),
+    ],
+)
+def test_prada_evaluate_cli_errors(tiny_model_dir, tmp_path, capsys, args, message) -> None:
+    (tmp_path / "empty").mkdir()
+    args = [a.format(model=tiny_model_dir, tmp=tmp_path) for a in args]
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", *args, "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "error" in err and message in err
