@@ -148,6 +148,11 @@ def test_ptuning_checkpoint_batched_equals_single_and_hf(tiny_model_dir, tmp_pat
     cfg = eval_cfg(max_new_tokens=4)
     m = evaluate_model(ckpt, HandTask(hand_examples(3)), cfg, tmp_path / "ev", "student")
     assert (m["method"], m["step"], m["n"]) == ("prada", 7, 3)
+    # Loaded once, passed in: the same metrics, provenance kept.
+    loaded, info = ev.load_model_for_eval(ckpt, cfg.student)
+    m2 = evaluate_model(loaded, HandTask(hand_examples(3)), cfg, tmp_path / "ev2", "student",
+                        model_name=str(ckpt), model_info=info)
+    assert {k: m2[k] for k in ("model", "method", "step", "correct")} == {k: m[k] for k in ("model", "method", "step", "correct")}
 
 
 def test_extract_features_shapes_batch_invariance_and_npz(tiny_student, tmp_path) -> None:

@@ -265,6 +265,7 @@ def evaluate_model(
     force: bool = False,
     examples: Sequence[Example] | None = None,
     model_name: str | None = None,
+    model_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_ref`` on ``task``'s ``cfg.eval.split`` and write predictions and metrics.
 
@@ -272,6 +273,12 @@ def evaluate_model(
     (folder, alias such as ``smollm2-135m-instruct``, cached hub id) or an already loaded
     ``Student``. ``examples`` overrides the task's split (already subset). Returns the metrics dict;
     an existing ``out_dir/metrics.json`` is returned without work unless ``force``.
+
+    To score one model on several tasks without reloading it, load it once and pass it in::
+
+        student, info = load_model_for_eval(ref, cfg.student)
+        for task in tasks:
+            evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
     """
     out_dir = Path(out_dir)
     metrics_path = out_dir / "metrics.json"
@@ -290,7 +297,8 @@ def evaluate_model(
         raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
 
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
-        student, info = model_ref, {"method": None, "step": None, "checkpoint": False, "meta": None}
+        student = model_ref
+        info = dict(model_info or {"method": None, "step": None, "checkpoint": False, "meta": None})
         ref_text = model_name or type(model_ref).__name__
     else:
         student, info = load_model_for_eval(model_ref, cfg.student)
@@ -300,9 +308,10 @@ def evaluate_model(
         logger.warning("zero_shot_cot on a P-Tuning checkpoint: its virtual tokens are used as trained")
 
     if cfg.eval.backend == "vllm":
-        if info["meta"] is None and info["checkpoint"] is False and not isinstance(model_ref, (str, Path)):
-            raise EvaluationError("eval.backend 'vllm' needs a model path or checkpoint, not a loaded model")
-        backend: Any = _vllm_backend(model_ref, info, student.student_cfg, student.tokenizer)
+        vllm_ref = model_ref if isinstance(model_ref, (str, Path)) else model_name
+        if vllm_ref is None:
+            raise EvaluationError("eval.backend 'vllm' needs the model's path (model_name=...), not only a loaded model")
+        backend: Any = _vllm_backend(vllm_ref, info, student.student_cfg, student.tokenizer)
     else:
         backend = _HFBackend(student, cfg.eval.batch_size)
 
