@@ -48,6 +48,8 @@ def test_student_style_metrics_exact_on_hand_made_outputs(tiny_student, tmp_path
     assert metrics["accuracy"] == pytest.approx(0.6)
     assert metrics["generated_tokens"] == 15 and metrics["tokens_per_s"] == pytest.approx(30.0)
     assert metrics["task"] == "hand" and metrics["split"] == "test" and "wall_s" in metrics and "step" in metrics
+    assert metrics["per_question"] == {"ids": [e.id for e in examples], "correct": [
+        int(json.loads(line)["correct"]) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]}
     preds = read_jsonl(tmp_path / "out" / "predictions.jsonl")
     assert [p["id"] for p in preds] == [e.id for e in examples]
     assert [p["prediction"] for p in preds] == ["1", "4", "5", "7.0", None]

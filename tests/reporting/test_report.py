@@ -113,3 +113,24 @@ def test_cli_report(run_dir: Path, tmp_path: Path) -> None:
     assert "index.html" in res.output and "| method |" in res.output
     assert (tmp_path / "rep" / "index.html").is_file()
     shutil.rmtree(tmp_path / "rep")
+
+
+def test_metrics_alone_rebuild_the_same_tables(run_dir: Path, tmp_path: Path) -> None:
+    """Committed results keep per-question outcomes in metrics.json, not predictions (which quote
+    the datasets): the tables must come out byte-identical without any predictions.jsonl."""
+    import json
+
+    build_report([run_dir], tmp_path / "from_predictions")
+    slim = tmp_path / "slim"
+    shutil.copytree(run_dir, slim)
+    for predictions in slim.glob("eval/*/*/predictions.jsonl"):
+        records = [json.loads(line) for line in predictions.read_text().splitlines()]
+        metrics_path = predictions.parent / "metrics.json"
+        metrics = json.loads(metrics_path.read_text())
+        metrics["per_question"] = {"ids": [r["id"] for r in records],
+                                   "correct": [int(r["correct"]) for r in records]}
+        metrics_path.write_text(json.dumps(metrics))
+        predictions.unlink()
+    build_report([slim], tmp_path / "from_metrics")
+    for name in ("table.md", "table.csv"):
+        assert (tmp_path / "from_metrics" / name).read_bytes() == (tmp_path / "from_predictions" / name).read_bytes()

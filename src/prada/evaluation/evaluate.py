@@ -339,6 +339,9 @@ def evaluate_model(
         "generation_s": round(stats.seconds, 3),
         "tokens_per_s": round(stats.tokens_per_s, 2),
         "wall_s": round(time.perf_counter() - started, 3),
+        # Per-question outcomes (ids only, no dataset text), so reports and their bootstrap
+        # intervals can be rebuilt from metrics files alone.
+        "per_question": {"ids": [r["id"] for r in records], "correct": [int(r["correct"]) for r in records]},
     }
     write_jsonl_atomic(out_dir / "predictions.jsonl", records)
     write_json_atomic(metrics_path, metrics)  # last: its presence marks a finished evaluation

@@ -216,7 +216,12 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
             data.note(f"{metrics_path}: {model_dir}/{task} also in {seen[key]}; keeping the first")
             continue
         seen[key] = run_dir
-        ids, correct = _read_predictions(metrics_path.parent / "predictions.jsonl", data)
+        per_question = metrics.get("per_question")
+        if isinstance(per_question, dict) and len(per_question.get("correct", [])) == int(metrics["n"]):
+            ids = [str(i) for i in per_question["ids"]]
+            correct = np.array(per_question["correct"], dtype=float)
+        else:
+            ids, correct = _read_predictions(metrics_path.parent / "predictions.jsonl", data)
         if correct is not None and len(correct) != int(metrics["n"]):
             data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics['n']}; using the counts")
             ids, correct = None, None
