@@ -60,13 +60,13 @@ def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, 
                  "training_curves.png", "pad.png"):
         assert (report / name).stat().st_size > 0, name
     for model in ("ft_cot-seed0", "prada-seed0"):
-        for task in ("synth_last_letters", "synth_last_letters_long"):
+        for task in ("synth_coin_flip", "synth_coin_flip_long"):
             metrics = json.loads((out / "eval" / model / task / "metrics.json").read_text())
             assert metrics["n"] == 6 and 0.0 <= metrics["accuracy"] <= 1.0
             lines = (out / "eval" / model / task / "predictions.jsonl").read_text().splitlines()
             assert len(lines) == 6
     # Snapshot evaluations feed the accuracy-vs-steps figure.
-    assert (out / "eval" / "prada-seed0@step-2" / "synth_last_letters_long" / "metrics.json").exists()
+    assert (out / "eval" / "prada-seed0@step-2" / "synth_coin_flip_long" / "metrics.json").exists()
     table = (report / "table.md").read_text()
     assert "| FT-CoT" in table and "| PRADA" in table
 

@@ -115,7 +115,8 @@ def plot_accuracy_vs_steps(data: ReportData, out: Path) -> Path | None:
     }
     rows, cols = _grid(len(panels))
     with _style() as plt:
-        fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.6 * rows + 0.6), squeeze=False)
+        # At least 8 in wide: the legend below the panels must fit even with a single target.
+        fig, axes = plt.subplots(rows, cols, figsize=(max(8.0, 5.0 * cols), 3.6 * rows + 0.6), squeeze=False)
         legend: dict[str, Any] = {}
         for ax, (task, curves) in zip(axes.flat, panels):
             means: dict[str, tuple[np.ndarray, np.ndarray]] = {}
