@@ -17,9 +17,7 @@ from prada.config import load_config
 from prada.errors import RunDirError
 from prada.runner import run_experiment
 
-from conftest import REPO_ROOT
-
-QUICKSTART = REPO_ROOT / "configs" / "quickstart.yaml"
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 
 def shrunk_overrides(model_dir: Path, out: Path, **extra: object) -> list[str]:

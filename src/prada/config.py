@@ -173,8 +173,9 @@ class AdversarialConfig:
     gamma: float = 10.0
     classifier_hidden: int = 256
     classifier_dropout: float = 0.1
-    classifier_lr: float | None = None
-    """Learning rate of the domain classifier (None: ``train.lr``)."""
+    classifier_lr: float | None = 1e-3
+    """Learning rate of the domain classifier (None: ``train.lr``). A freshly initialised MLP at a
+    fine-tuning LR (~5e-5) stays at chance, and an adversary at chance reverses no useful gradient."""
     domain_loss_weight: float = 1.0
     """Weight of L_d in the descent objective (the GRL already scales the reversed gradient by λ)."""
     target_batch_size: int | None = None
