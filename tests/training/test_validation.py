@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from prada.config import load_config
 from prada.errors import ConfigError, TrainingError
 from prada.training import train
 from prada.training.data import load_source

@@ -23,6 +23,7 @@ import torch
 from prada.config import RunConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
+from prada.io import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -47,23 +48,12 @@ def _domain_features(student: Any, examples: Sequence[Example], batch_size: int,
 
 def save_features(path: str | Path, features: dict[str, np.ndarray]) -> Path:
     """Write ``features`` as an ``.npz`` atomically (temporary file + rename)."""
-    import os
-    import tempfile
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in features.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, buf.getvalue())
     return path
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from torch import nn
 
 from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfig
 from prada.errors import ConfigError, EvaluationError
-from prada.io import read_json, write_json_atomic
+from prada.io import read_json, replace_dir, write_json_atomic
 from prada.student.format import IGNORE_INDEX
 from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
 
@@ -354,7 +353,7 @@ class Student(nn.Module):
                 "extra": extras,
             }
             write_json_atomic(tmp / CHECKPOINT_FILE, meta)
-            _replace_dir(tmp, path)
+            replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -391,18 +390,6 @@ class Student(nn.Module):
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in state.items()}
-
-
-def _replace_dir(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path``, replacing an existing folder with at most a brief gap."""
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, path)
 
 
 def is_checkpoint(path: str | Path) -> bool:

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from prada.io import replace_dir
+
 logger = logging.getLogger(__name__)
 
 TRAINER_STATE = "trainer_state.pt"
@@ -78,14 +80,7 @@ def write_dir_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
