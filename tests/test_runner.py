@@ -78,6 +78,22 @@ def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, 
     changed = [p for p in outputs if p.name != "config.yaml" and p.stat().st_mtime_ns != before[p]]
     assert changed == []
 
+    # A committed results folder keeps metrics and features but no weights: re-running it (e.g. to
+    # add a seed) must neither retrain nor overwrite a training log.
+    import shutil
+
+    for weights in [*out.glob("train/*/final"), *out.glob("train/*/snapshots"), *out.glob("train/*/checkpoints")]:
+        shutil.rmtree(weights)
+    kept = [p for p in out.rglob("*") if p.is_file()]
+    before = {p: p.stat().st_mtime_ns for p in kept}
+    capsys.readouterr()
+    assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
+    printed = capsys.readouterr().out
+    assert "weights not kept" in printed and "evaluate " not in printed
+    assert not list(out.glob("train/*/final"))
+    changed = [p for p in kept if p.name != "config.yaml" and p.stat().st_mtime_ns != before[p]]
+    assert changed == []
+
 
 def test_incompatible_run_dir_is_refused_and_left_untouched(tiny_model_dir, tmp_path):
     out = tmp_path / "run"

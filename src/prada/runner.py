@@ -136,6 +136,10 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             name = out.name
             if (out / "final").exists():
                 console.print(f"[dim]train {name}: done[/]")
+            elif _outputs_kept_without_weights(paths, out, eval_tasks, features=cfg.report.plots or report):
+                # A committed results folder keeps metrics and features, not weights: adding a seed
+                # or a method to it must not retrain (and re-evaluate) what it already measured.
+                console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
             else:
                 console.rule(f"train {name}")
                 train(cfg, method, seed, out, paths.teacher_corpus, resume=True)
@@ -175,6 +179,16 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
     console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
     return paths.root
+
+
+def _outputs_kept_without_weights(paths: RunPaths, train_dir: Path, tasks: list[Any], *, features: bool) -> bool:
+    """True when a trained model's summary and all its downstream outputs exist."""
+    name = train_dir.name
+    if not (train_dir / "summary.json").exists():
+        return False
+    if features and not paths.features_file(name).exists():
+        return False
+    return all((paths.eval_dir(name, t.name) / "metrics.json").exists() for t in tasks)
 
 
 def _teacher_complete(paths: RunPaths) -> bool:
