@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfig
 from prada.errors import ConfigError, EvaluationError
 from prada.io import read_json, replace_dir, write_json_atomic
 from prada.student.format import IGNORE_INDEX
+from prada.student.loss import token_cross_entropy
 from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
 
 logger = logging.getLogger(__name__)
@@ -269,8 +269,8 @@ class Student(nn.Module):
             shift_labels = labels[:, 1:]  # (B, T-1): token t predicts label t+1
             selected = shift_labels != IGNORE_INDEX  # (B, T-1)
             n_target = int(selected.sum())
-            logits_sel = self._lm_head(hidden[:, :-1][selected])  # (N, V) only where there is a label
-            token_loss = F.cross_entropy(logits_sel, shift_labels[selected], reduction="none")  # (N,)
+            # Logits only where there is a label, built in chunks (see prada.student.loss).
+            token_loss = token_cross_entropy(self._lm_head, hidden[:, :-1][selected], shift_labels[selected])  # (N,)
             rows = selected.nonzero()[:, 0]  # (N,)
             sums = torch.zeros(labels.shape[0], device=hidden.device, dtype=torch.float32).index_add(0, rows, token_loss)
             counts = selected.sum(dim=1)  # (B,)
