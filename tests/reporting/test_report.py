@@ -52,6 +52,9 @@ def test_table_values_equal_hand_computed(run_dir: Path, tmp_path: Path) -> None
     md = (tmp_path / "report" / "table.md").read_text()
     assert "multiarith (source, n=20)" in md and "addsub (target, n=20)" in md
     assert "PRADA (2 seeds)" in md and "target avg" in md and "Proxy A-distance" in md
+    # Training cost, one row per run, from summary.json (steps, wall, tokens/s).
+    cost = md.split("## Training cost", 1)[1]
+    assert cost.count("| PRADA | ") == 2 and "| FT-CoT | 1 | 40 | 20 | 900 |" in cost
 
 
 def test_report_outputs_and_exact_regeneration(run_dir: Path, tmp_path: Path) -> None:

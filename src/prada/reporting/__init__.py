@@ -45,7 +45,7 @@ def build_report(run_dirs: list[Path], out_dir: Path, report_cfg: ReportConfig |
         data.report_cfg = report_cfg
     tables = build_tables(data)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "table.md", "# Results\n\n" + to_markdown(tables))
+    write_text_atomic(out_dir / "table.md", "# Results\n\n" + to_markdown(tables, data))
     write_text_atomic(out_dir / "table.csv", to_csv(tables))
     figures: list[Path] = []
     if data.report_cfg.plots:

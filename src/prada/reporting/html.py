@@ -8,8 +8,7 @@ import html
 from pathlib import Path
 
 from prada.reporting.collect import ReportData
-from prada.reporting.style import method_label, method_sort_key
-from prada.reporting.tables import Tables, to_html
+from prada.reporting.tables import TRAINING_HEADER, Tables, to_html, training_rows
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -43,28 +42,12 @@ def _img(path: Path) -> str:
 
 
 def _training_table(data: ReportData) -> str:
-    runs = sorted(data.trains, key=lambda t: (method_sort_key(t.method), -1 if t.seed is None else t.seed))
-    if not runs:
+    rows = training_rows(data)
+    if not rows:
         return "<p>No training runs found.</p>"
-    rows = []
-    for t in runs:
-        s = t.summary or {}
-        last = t.log[-1] if t.log else {}
-
-        def fmt(v: object, digits: int = 3) -> str:
-            return f"{v:.{digits}g}" if isinstance(v, (int, float)) else ("—" if v is None else str(v))
-
-        rows.append(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in (
-                method_label(t.method), "—" if t.seed is None else str(t.seed),
-                fmt(s.get("steps", last.get("step")), 6), fmt(s.get("wall_s"), 4), fmt(s.get("tokens_per_s"), 4),
-                fmt(last.get("L_y")), fmt(last.get("L_d")), fmt(last.get("domain_acc")),
-                "yes" if t.summary is not None else "no (unfinished?)",
-            )) + "</tr>"
-        )
-    head = "".join(f"<th>{h}</th>" for h in (
-        "method", "seed", "steps", "wall (s)", "tokens/s", "last L_y", "last L_d", "last domain acc", "summary.json"))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in TRAINING_HEADER)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(data: ReportData, tables: Tables, figures: list[Path], title: str = "PRADA report") -> str:

@@ -238,10 +238,38 @@ PAD_CAPTION = (
 )
 
 
-def to_markdown(tables: Tables) -> str:
+TRAINING_HEADER = ["method", "seed", "steps", "wall (s)", "tokens/s", "last L_y", "last L_d", "last domain acc"]
+
+
+def training_rows(data: ReportData) -> list[list[str]]:
+    """Training cost and final losses of each run (from its ``summary.json`` and ``log.jsonl``)."""
+
+    def fmt(v: object, digits: int = 3) -> str:
+        return f"{v:.{digits}g}" if isinstance(v, (int, float)) else ("—" if v is None else str(v))
+
+    rows = []
+    for t in sorted(data.trains, key=lambda t: (method_sort_key(t.method), _seed_key(t.seed))):
+        s = t.summary or {}
+        last = t.log[-1] if t.log else {}
+        rows.append([
+            method_label(t.method), "—" if t.seed is None else str(t.seed),
+            fmt(s.get("steps", last.get("step")), 6),
+            fmt(s.get("wall_s"), 4) if t.summary is not None else "unfinished",
+            fmt(s.get("tokens_per_s"), 4),
+            fmt(last.get("L_y", (s.get("final") or {}).get("L_y"))),
+            fmt(last.get("L_d", (s.get("final") or {}).get("L_d"))),
+            fmt(last.get("domain_acc", (s.get("final") or {}).get("domain_acc"))),
+        ])
+    return rows
+
+
+def to_markdown(tables: Tables, data: ReportData | None = None) -> str:
     parts = ["## Accuracy", "", _md_table(*accuracy_rows(tables)), "", caption(tables), ""]
     if tables.pad:
         parts += ["## Proxy A-distance", "", _md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
+    if data is not None and data.trains:
+        parts += ["## Training cost", "", _md_table(TRAINING_HEADER, training_rows(data)), "",
+                  "Wall time of the training loop (no evaluation); tokens/s counts source and target tokens.", ""]
     return "\n".join(parts)
 
 
