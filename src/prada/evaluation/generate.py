@@ -70,6 +70,11 @@ def _forward_accepts(model: Any, name: str) -> bool:
         return False
 
 
+def _returned_cache(out: Any) -> Any:
+    cache = getattr(out, "cache", None)  # transformers >= 5.2x
+    return cache if cache is not None else out.past_key_values
+
+
 def _make_cache(model: Any) -> Any:
     from transformers import DynamicCache
 
@@ -116,11 +121,13 @@ def _decode_batch(
         embeds = torch.cat([virtual, embeds], dim=1)  # (B, V+T, D)
         mask = torch.cat([mask.new_ones((b, n_virtual)), mask], dim=1)  # (B, V+T)
     position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, V+T): follow the mask
+    # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
+    cache_kw = "cache" if _forward_accepts(lm, "cache") else "past_key_values"
     cache = _make_cache(lm)
     extra = {"logits_to_keep": 1} if _forward_accepts(lm, "logits_to_keep") else {}
     out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
-             past_key_values=cache, use_cache=True, **extra)
-    cache = out.past_key_values
+             use_cache=True, **{cache_kw: cache}, **extra)
+    cache = _returned_cache(out)
     logits = out.logits[:, -1]  # (B, V)
     next_pos = position_ids[:, -1] + 1  # (B,)
     can_compact = compact and hasattr(cache, "batch_select_indices")
@@ -171,8 +178,8 @@ def _decode_batch(
             tokens = tokens.masked_fill(finished, pad_id)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)  # (b, L+1)
         out = lm(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                 past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
+                 use_cache=True, **{cache_kw: cache})
+        cache = _returned_cache(out)
         logits = out.logits[:, -1]
         next_pos = next_pos + 1
     results = []
