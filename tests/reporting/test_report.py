@@ -52,6 +52,8 @@ def test_table_values_equal_hand_computed(run_dir: Path, tmp_path: Path) -> None
     md = (tmp_path / "report" / "table.md").read_text()
     assert "multiarith (source, n=20)" in md and "addsub (target, n=20)" in md
     assert "PRADA (2 seeds)" in md and "target avg" in md and "Proxy A-distance" in md
+    # The headline comparison, paired per question, with the seed-to-seed noise beside it.
+    assert "## PRADA vs FT-CoT" in md and "seed-to-seed std of target avg" in md
     # Training cost, one row per run, from summary.json (steps, wall, tokens/s).
     cost = md.split("## Training cost", 1)[1]
     assert cost.count("| PRADA | ") == 2 and "| FT-CoT | 1 | 40 | 20 | 900 |" in cost

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prada.reporting.stats import bootstrap_ci, mean_std, proxy_a_distance
+from prada.reporting.stats import bootstrap_ci, bootstrap_diff_ci, mean_std, proxy_a_distance
 
 
 def test_mean_std_sample_std() -> None:
@@ -49,3 +49,25 @@ def test_pad_identical_distributions_is_about_zero() -> None:
 def test_pad_rejects_bad_shapes() -> None:
     with pytest.raises(ValueError, match="shapes"):
         proxy_a_distance(np.zeros((10, 3)), np.zeros((10, 4)))
+
+
+def test_paired_difference_identities() -> None:
+    rng = np.random.default_rng(1)
+    a = (rng.random((1, 40)) < 0.5).astype(float)
+    # A model against itself: every replicate differs by exactly 0.
+    assert bootstrap_diff_ci([a], [a]) == (0.0, 0.0)
+    # Always right vs always wrong: exactly +1 whatever the resample.
+    assert bootstrap_diff_ci([np.zeros((2, 30))], [np.ones((3, 30))]) == (1.0, 1.0)
+    # Pairing: flipping 10 of 40 answers from wrong to right gives +0.25 on the full sample, and the
+    # interval is tight around it because the other 30 questions cancel question by question.
+    b = a.copy()
+    wrong = np.flatnonzero(a[0] == 0)[:10]
+    b[0, wrong] = 1.0
+    lo, hi = bootstrap_diff_ci([a], [b], samples=2000)
+    assert lo <= 0.25 <= hi and lo > 0.1 and hi < 0.4
+
+
+def test_paired_difference_averages_tasks_and_rejects_misaligned() -> None:
+    lo, hi = bootstrap_diff_ci([np.zeros((1, 10)), np.zeros((1, 20))], [np.ones((1, 10)), np.zeros((1, 20))])
+    assert (lo, hi) == (0.5, 0.5)  # +1 on one task, 0 on the other
+    assert np.isnan(bootstrap_diff_ci([np.zeros((1, 10))], [np.zeros((1, 11))])[0])

@@ -76,6 +76,42 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def bootstrap_diff_ci(
+    baseline: list[np.ndarray],
+    method: list[np.ndarray],
+    *,
+    samples: int = 1000,
+    level: float = 0.95,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of (method − baseline) accuracy, averaged over tasks.
+
+    ``baseline[k]`` and ``method[k]`` are 0/1 matrices ``(S, N_k)`` for task k, columns aligned on
+    the same N_k questions. Each replicate resamples every task's questions once (shared by both
+    models: a paired comparison) and each model's seeds with replacement, then averages the per-task
+    differences. With one task this is the interval of that task's difference.
+    """
+    if not baseline or len(baseline) != len(method):
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    diffs = np.zeros(samples)
+    for a, b in zip(baseline, method, strict=True):
+        a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
+        if a.shape[1] != b.shape[1] or a.shape[1] == 0:
+            return float("nan"), float("nan")
+        q_idx = rng.integers(0, a.shape[1], size=(samples, a.shape[1]))  # (samples, N)
+        means = []
+        for m in (a, b):
+            per_seed = np.stack([row[q_idx].mean(axis=1) for row in m], axis=1)  # (samples, S)
+            s_idx = rng.integers(0, m.shape[0], size=(samples, m.shape[0]))
+            means.append(np.take_along_axis(per_seed, s_idx, axis=1).mean(axis=1))
+        diffs += means[1] - means[0]
+    diffs /= len(baseline)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(diffs, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
 @dataclass(frozen=True)
 class PadResult:
     pad: float

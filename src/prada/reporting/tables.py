@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from prada.reporting.collect import EvalRecord, ReportData
-from prada.reporting.stats import BOOTSTRAP_SEED, bootstrap_ci, mean_std, proxy_a_distance
+from prada.reporting.stats import BOOTSTRAP_SEED, bootstrap_ci, bootstrap_diff_ci, mean_std, proxy_a_distance
 from prada.reporting.style import method_label, method_sort_key
 
 
@@ -56,6 +56,13 @@ class Tables:
     """method -> (mean, std, seeds) of the per-seed mean accuracy over all targets."""
     pad: dict[tuple[str, str], PadCell] = field(default_factory=dict)
     bootstrap_samples: int = 1000
+    comparison: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """task (or TARGET_AVG) -> (PRADA − FT-CoT in points, 95% CI low, high); see ``_compare``."""
+
+
+COMPARED = ("ft_cot", "prada")
+"""The headline comparison: (baseline, method)."""
+TARGET_AVG = "target avg"
 
 
 def _seed_key(seed: int | None) -> int:
@@ -94,12 +101,14 @@ def build_tables(data: ReportData) -> Tables:
         roles={t: data.role(t) for t in tasks},
         bootstrap_samples=data.report_cfg.bootstrap_samples,
     )
+    matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]] = {}
     for (method, task), records in by_key.items():
         records = sorted(records, key=lambda r: _seed_key(r.model.seed))
         accs = [100.0 * r.accuracy for r in records]
         mean, std = mean_std(accs)
+        matrices[(method, task)] = _correct_matrix(records, data)
         lo, hi = bootstrap_ci(
-            _correct_matrix(records, data), samples=data.report_cfg.bootstrap_samples, seed=BOOTSTRAP_SEED
+            matrices[(method, task)], samples=data.report_cfg.bootstrap_samples, seed=BOOTSTRAP_SEED
         )
         tables.cells[(method, task)] = AccuracyCell(
             method, task, data.role(task), [r.model.seed for r in records], accs,
@@ -118,8 +127,38 @@ def build_tables(data: ReportData) -> Tables:
         if complete:
             m, s = mean_std(complete)
             tables.target_avg[method] = (m, s, len(complete))
+    _compare(tables, matrices, [t for t in tasks if data.role(t) == "target"])
     _pad_cells(data, tables)
     return tables
+
+
+def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]], targets: list[str]) -> None:
+    """PRADA − FT-CoT per task and over the targets, with a paired bootstrap interval.
+
+    Needs both models evaluated on the same questions (aligned matrices); tasks without that are
+    left out of the comparison.
+    """
+    base, method = COMPARED
+
+    def aligned(task: str) -> tuple[np.ndarray, np.ndarray] | None:
+        a, b = matrices.get((base, task)), matrices.get((method, task))
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape[1] == b.shape[1]:
+            return a, b
+        return None
+
+    samples = tables.bootstrap_samples
+    for task in tables.tasks:
+        pair = aligned(task)
+        if pair is None:
+            continue
+        delta = tables.cells[(method, task)].mean - tables.cells[(base, task)].mean
+        lo, hi = bootstrap_diff_ci([pair[0]], [pair[1]], samples=samples)
+        tables.comparison[task] = (delta, 100.0 * lo, 100.0 * hi)
+    pairs = [aligned(t) for t in targets]
+    if targets and all(p is not None for p in pairs) and base in tables.target_avg and method in tables.target_avg:
+        delta = tables.target_avg[method][0] - tables.target_avg[base][0]
+        lo, hi = bootstrap_diff_ci([p[0] for p in pairs], [p[1] for p in pairs], samples=samples)  # type: ignore[index]
+        tables.comparison[TARGET_AVG] = (delta, 100.0 * lo, 100.0 * hi)
 
 
 def _pad_cells(data: ReportData, tables: Tables) -> None:
@@ -238,6 +277,28 @@ PAD_CAPTION = (
 )
 
 
+def comparison_rows(tables: Tables) -> tuple[list[str], list[list[str]]]:
+    keys = [t for t in tables.tasks if t in tables.comparison]
+    keys += [TARGET_AVG] if TARGET_AVG in tables.comparison else []
+    header = ["", *[k if k == TARGET_AVG else f"{k} ({tables.roles[k]})" for k in keys]]
+    cells = [f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" for d, lo, hi in (tables.comparison[k] for k in keys)]
+    noise = []
+    for m in COMPARED:
+        if m in tables.target_avg and tables.target_avg[m][1] is not None:
+            noise.append(f"{method_label(m)} {tables.target_avg[m][1]:.1f}")
+    rows = [[f"{method_label(COMPARED[1])} − {method_label(COMPARED[0])} (points)", *cells]]
+    if noise:
+        rows.append(["seed-to-seed std of target avg", *(["; ".join(noise)] + [""] * (len(keys) - 1))])
+    return header, rows
+
+
+COMPARISON_CAPTION = (
+    "Difference of mean accuracy in percentage points [95% paired bootstrap interval: questions "
+    "resampled once for both models, seeds resampled per model]. An interval containing 0 means no "
+    "difference the evaluation can detect."
+)
+
+
 TRAINING_HEADER = ["method", "seed", "steps", "wall (s)", "tokens/s", "last L_y", "last L_d", "last domain acc"]
 
 
@@ -267,6 +328,9 @@ def to_markdown(tables: Tables, data: ReportData | None = None) -> str:
     parts = ["## Accuracy", "", _md_table(*accuracy_rows(tables)), "", caption(tables), ""]
     if tables.pad:
         parts += ["## Proxy A-distance", "", _md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
+    if tables.comparison:
+        parts += [f"## {method_label(COMPARED[1])} vs {method_label(COMPARED[0])}", "",
+                  _md_table(*comparison_rows(tables)), "", COMPARISON_CAPTION, ""]
     if data is not None and data.trains:
         parts += ["## Training cost", "", _md_table(TRAINING_HEADER, training_rows(data)), "",
                   "Wall time of the training loop (no evaluation); tokens/s counts source and target tokens.", ""]
@@ -280,6 +344,9 @@ def to_html(tables: Tables) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
     out = [table(*accuracy_rows(tables)), f"<p class='caption'>{html.escape(caption(tables))}</p>"]
+    if tables.comparison:
+        out += [f"<h3>{html.escape(method_label(COMPARED[1]))} vs {html.escape(method_label(COMPARED[0]))}</h3>",
+                table(*comparison_rows(tables)), f"<p class='caption'>{html.escape(COMPARISON_CAPTION)}</p>"]
     if tables.pad:
         out += ["<h3>Proxy A-distance</h3>", table(*pad_rows(tables)), f"<p class='caption'>{html.escape(PAD_CAPTION)}</p>"]
     return "\n".join(out)
