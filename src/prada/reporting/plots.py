@@ -15,6 +15,7 @@ missing.
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
@@ -267,10 +268,13 @@ def plot_tsne(data: ReportData, out: Path) -> Path | None:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
-        n_text = ", ".join(f"{d} {n}" for d, n in counts.items())
-        fig.suptitle(f"Pooled question features, source vs targets (t-SNE; questions: {n_text})")
+        sizes = set(counts.values())
+        n_text = (f"{next(iter(sizes))} questions per domain" if len(sizes) == 1
+                  else "questions: " + ", ".join(f"{d} {n}" for d, n in counts.items()))
+        # Wrapped: with many domains the per-domain counts outgrow the figure width.
+        fig.suptitle(textwrap.fill(f"Pooled question features, source vs targets (t-SNE; {n_text})", 100))
         fig.tight_layout(rect=(0, 0.08, 1, 1))
-        fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=min(4, len(legend)),
+        fig.legend(list(legend.values()), list(legend.keys()), loc="lower center", ncol=min(5, len(legend)),
                    frameon=False, markerscale=1.8)
         return _save(fig, out, tight=False)
 
