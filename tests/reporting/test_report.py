@@ -139,3 +139,15 @@ def test_metrics_alone_rebuild_the_same_tables(run_dir: Path, tmp_path: Path) ->
     build_report([slim], tmp_path / "from_metrics")
     for name in ("table.md", "table.csv"):
         assert (tmp_path / "from_metrics" / name).read_bytes() == (tmp_path / "from_predictions" / name).read_bytes()
+
+
+def test_domain_accuracy_majority_baseline_from_run_config(tmp_path: Path) -> None:
+    """The classifier's always-'source' accuracy is source / (source + target) questions per step."""
+    from prada.reporting.collect import _source_share
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("train:\n  batch_size: 8\nadversarial:\n  target_batch_size: 4\n")
+    assert _source_share(cfg) == pytest.approx(8 / 12)
+    cfg.write_text("train:\n  batch_size: 8\nadversarial:\n  target_batch_size: null\n")
+    assert _source_share(cfg) == pytest.approx(0.5)  # None: as many target questions as source
+    assert _source_share(tmp_path / "missing.yaml") is None

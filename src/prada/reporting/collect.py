@@ -111,6 +111,9 @@ class TrainRecord:
     seed: int | None
     log: list[dict[str, Any]]
     summary: dict[str, Any] | None
+    source_share: float | None = None
+    """Source questions / all questions the domain classifier sees per step (its majority-class
+    accuracy), from the run's ``config.yaml``; None when unknown."""
 
 
 @dataclass
@@ -234,7 +237,19 @@ def _read_trains(run_dir: Path, data: ReportData) -> None:
         log = read_jsonl(log_path, tolerate_torn_tail=True)
         summary_path = log_path.parent / "summary.json"
         summary = read_json(summary_path) if summary_path.is_file() else None
-        data.trains.append(TrainRecord(run_dir, name.method, name.seed, log, summary))
+        data.trains.append(TrainRecord(run_dir, name.method, name.seed, log, summary,
+                                       _source_share(log_path.parent / "config.yaml")))
+
+
+def _source_share(config_path: Path) -> float | None:
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        source = int(raw["train"]["batch_size"])
+        target = raw["adversarial"].get("target_batch_size")
+        target = source if target is None else int(target)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return source / (source + target) if source + target > 0 else None
 
 
 def _read_features(run_dir: Path, data: ReportData) -> None:

@@ -344,7 +344,11 @@ def plot_training_curves(data: ReportData, out: Path) -> Path | None:
                     ax.plot(steps, values, color=colour, lw=2, label=label)
                 drawn = True
             if key == "domain_acc" and drawn:
-                ax.axhline(1.0 / n_domains, color="black", ls=":", lw=1.2, label=f"chance (1/{n_domains})")
+                ax.axhline(1.0 / n_domains, color="black", ls=":", lw=1.2, label=f"uniform guess (1/{n_domains})")
+                shares = {t.source_share for t in trains if t.source_share is not None and _series(t.log, key)[1].size}
+                if len(shares) == 1:  # always answering "source" scores this: the bar to clear
+                    share = shares.pop()
+                    ax.axhline(share, color="black", ls="--", lw=1.2, label=f"always 'source' ({share:.2f})")
                 ax.set_ylim(0, 1.02)
             if not drawn:
                 ax.text(0.5, 0.5, "not logged by these runs\n(no domain adversary)" if key != "L_y" else "not logged",
