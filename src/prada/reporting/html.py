@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 
 from prada.reporting.collect import ReportData
-from prada.reporting.tables import TRAINING_HEADER, Tables, to_html, training_rows
+from prada.reporting.tables import TRAINING_HEADER, Tables, html_table, to_html, training_rows
 
 _CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -45,9 +45,7 @@ def _training_table(data: ReportData) -> str:
     rows = training_rows(data)
     if not rows:
         return "<p>No training runs found.</p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in TRAINING_HEADER)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return html_table(TRAINING_HEADER, rows)
 
 
 def render_html(data: ReportData, tables: Tables, figures: list[Path], title: str = "PRADA report") -> str:

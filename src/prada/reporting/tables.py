@@ -337,18 +337,19 @@ def to_markdown(tables: Tables, data: ReportData | None = None) -> str:
     return "\n".join(parts)
 
 
-def to_html(tables: Tables) -> str:
-    def table(header: list[str], rows: list[list[str]]) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-    out = [table(*accuracy_rows(tables)), f"<p class='caption'>{html.escape(caption(tables))}</p>"]
+
+def to_html(tables: Tables) -> str:
+    out = [html_table(*accuracy_rows(tables)), f"<p class='caption'>{html.escape(caption(tables))}</p>"]
     if tables.comparison:
         out += [f"<h3>{html.escape(method_label(COMPARED[1]))} vs {html.escape(method_label(COMPARED[0]))}</h3>",
-                table(*comparison_rows(tables)), f"<p class='caption'>{html.escape(COMPARISON_CAPTION)}</p>"]
+                html_table(*comparison_rows(tables)), f"<p class='caption'>{html.escape(COMPARISON_CAPTION)}</p>"]
     if tables.pad:
-        out += ["<h3>Proxy A-distance</h3>", table(*pad_rows(tables)), f"<p class='caption'>{html.escape(PAD_CAPTION)}</p>"]
+        out += ["<h3>Proxy A-distance</h3>", html_table(*pad_rows(tables)), f"<p class='caption'>{html.escape(PAD_CAPTION)}</p>"]
     return "\n".join(out)
 
 
