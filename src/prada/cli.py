@@ -34,6 +34,7 @@ def _mount() -> None:
         "prada.training.commands",
         "prada.evaluation.commands",
         "prada.runner",
+        "prada.sweep",
         "prada.reporting.commands",
     ):
         try:

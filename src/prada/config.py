@@ -227,6 +227,9 @@ class EvalConfig:
     seed: int = 0
     zero_shot_baseline: bool = True
     """Also evaluate the untrained student with Zero-Shot-CoT prompting."""
+    tasks: Literal["all", "source"] = "all"
+    """Evaluate the source and every target (``all``), or the source only (``source``): a
+    hyper-parameter sweep on the source's ``val`` split must not look at the targets."""
     backend: Literal["hf", "vllm"] = "hf"
 
 

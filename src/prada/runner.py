@@ -42,6 +42,7 @@ _MUTABLE_KEYS = {
     "eval.backend",
     "train.num_workers",
     "eval.zero_shot_baseline",
+    "eval.tasks",
 }
 
 
@@ -100,7 +101,10 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     data_dir = cfg.resolved_data_dir()
     source = get_task(cfg.data.source, cfg.data)
     targets = [get_task(t, cfg.data) for t in cfg.data.targets]
-    eval_tasks = [source, *targets]
+    eval_tasks = [source, *targets] if cfg.eval.tasks == "all" else [source]
+    eval_targets = eval_tasks[1:]
+    # t-SNE and the proxy A-distance compare domains: they need the targets' evaluations too.
+    want_features = (cfg.report.plots or report) and bool(eval_targets)
     # Fail on a missing/invalid dataset now, not after an hour of training.
     for task in eval_tasks:
         task.load(cfg.eval.split, data_dir)
@@ -136,7 +140,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             name = out.name
             if (out / "final").exists():
                 console.print(f"[dim]train {name}: done[/]")
-            elif _outputs_kept_without_weights(paths, out, eval_tasks, features=cfg.report.plots or report):
+            elif _outputs_kept_without_weights(paths, out, eval_tasks, features=want_features):
                 # A committed results folder keeps metrics and features, not weights: adding a seed
                 # or a method to it must not retrain (and re-evaluate) what it already measured.
                 console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
@@ -153,7 +157,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
 
     for job in jobs:
         # Snapshots only feed the accuracy-vs-step curves, which are about the targets.
-        tasks = targets if job.step is not None else eval_tasks
+        tasks = eval_targets if job.step is not None else eval_tasks
         for task in tasks:
             out = paths.eval_dir(job.name, task.name)
             if (out / "metrics.json").exists():
@@ -162,7 +166,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style)
 
     # 4. Features for t-SNE and proxy A-distance -----------------------------------------------
-    if cfg.report.plots or report:
+    if want_features:
         feature_examples = _feature_examples(cfg, eval_tasks, data_dir)
         for job in jobs:
             if job.step is not None or job.name == ZERO_SHOT_MODEL:

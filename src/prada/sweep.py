@@ -1,0 +1,176 @@
+"""``prada sweep``: choose hyper-parameters on a validation split carved from the source's train data.
+
+Each point of the grid is an ordinary run directory (``OUTPUT_DIR/<key>_<value>...``) trained on
+the source's train split minus ``data.val_fraction`` and evaluated on that held-out ``val`` split of
+the source only, so the choice never sees a target label or any test set. The points are cached
+like any run: re-running the sweep redoes nothing and rewrites ``sweep.md``/``sweep.csv`` the same.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from prada.config import RunConfig, load_config
+from prada.errors import ConfigError
+from prada.io import read_json, write_text_atomic
+
+console = Console()
+
+SWEEP_HEADER = ["point", "method", "seeds", "n", "val accuracy (%)", "best"]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One assignment of the swept keys, e.g. ``{"train.lr": "5e-5"}`` (values as typed)."""
+
+    values: tuple[tuple[str, str], ...]
+
+    @property
+    def overrides(self) -> list[str]:
+        return [f"{key}={value}" for key, value in self.values]
+
+    @property
+    def slug(self) -> str:
+        """Folder name of the point: ``lr_5e-5`` for ``train.lr=5e-5``."""
+        return "-".join(f"{key.rsplit('.', 1)[-1]}_{value}" for key, value in self.values)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.overrides)
+
+
+def parse_grid(params: list[str]) -> list[SweepPoint]:
+    """``["train.lr=5e-5,1e-4", "adversarial.lambda_max=0.1"]`` -> the cartesian product."""
+    axes: list[list[tuple[str, str]]] = []
+    for param in params:
+        key, sep, values_text = param.partition("=")
+        values = [v.strip() for v in values_text.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise ConfigError(f"--param '{param}': expected KEY=V1,V2,... e.g. --param train.lr=5e-5,1e-4")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--param '{param}': a value is repeated")
+        axes.append([(key.strip(), v) for v in values])
+    if not axes:
+        raise ConfigError("prada sweep: give at least one --param KEY=V1,V2,...")
+    keys = [axis[0][0] for axis in axes]
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"prada sweep: a key is swept twice in {keys}")
+    return [SweepPoint(tuple(combo)) for combo in itertools.product(*axes)]
+
+
+def point_config(config_path: Path, overrides: list[str], point: SweepPoint, root: Path) -> RunConfig:
+    """The run config of one point: the point's values, its own folder, the source's val split."""
+    forced = [f"output_dir={root / point.slug}", "eval.split=val", "eval.tasks=source",
+              "eval.zero_shot_baseline=false"]
+    return load_config(config_path, [*overrides, *point.overrides, *forced])
+
+
+def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> tuple[float, int] | None:
+    """Mean val accuracy over seeds (and the val size), or None while a seed is missing."""
+    accuracies, sizes = [], set()
+    for seed in seeds:
+        metrics_path = run_dir / "eval" / f"{method}-seed{seed}" / source / "metrics.json"
+        if not metrics_path.exists():
+            return None
+        metrics = read_json(metrics_path)
+        accuracies.append(metrics["accuracy"])
+        sizes.add(metrics["n"])
+    return statistics.fmean(accuracies), max(sizes)
+
+
+def sweep_rows(root: Path, points: list[SweepPoint], cfg: RunConfig) -> list[list[str]]:
+    """One row per point × method; ``best`` marks each method's highest mean (first on ties)."""
+    rows: list[list[str]] = []
+    for method in cfg.methods:
+        scored = [(p, val_accuracy(root / p.slug, method, cfg.seeds, cfg.data.source)) for p in points]
+        means = [s[0] for _, s in scored if s is not None]
+        best = max(means) if means else None
+        marked = False
+        for point, score in scored:
+            is_best = score is not None and score[0] == best and not marked
+            marked = marked or is_best
+            rows.append([
+                point.label, method, ",".join(map(str, cfg.seeds)),
+                "-" if score is None else str(score[1]),
+                "-" if score is None else f"{100 * score[0]:.1f}",
+                "yes" if is_best else "",
+            ])
+    return rows
+
+
+def write_sweep_tables(root: Path, rows: list[list[str]], source: str, val_fraction: float) -> None:
+    lines = [
+        f"# Validation sweep on {source} (val = {val_fraction:g} of its train split, seeded)",
+        "",
+        "| " + " | ".join(SWEEP_HEADER) + " |",
+        "|" + "---|" * len(SWEEP_HEADER),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        "Each point trains on the source's train split minus val and is scored on val only.",
+        "",
+    ]
+    write_text_atomic(root / "sweep.md", "\n".join(lines))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(SWEEP_HEADER)
+    writer.writerows(rows)
+    write_text_atomic(root / "sweep.csv", buffer.getvalue())
+
+
+def run_sweep(config_path: Path, params: list[str], overrides: list[str]) -> Path:
+    """Run every point of the grid (resuming finished ones) and write the sweep tables."""
+    from prada.runner import run_experiment
+
+    points = parse_grid(params)
+    base = load_config(config_path, overrides)
+    if base.data.val_fraction <= 0:
+        raise ConfigError(
+            f"{config_path}: data.val_fraction is {base.data.val_fraction}; a sweep scores its points on "
+            "a validation split carved from the source's train data, e.g. data.val_fraction=0.1"
+        )
+    root = Path(base.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(root / "sweep.yaml", yaml.safe_dump({"config": str(config_path), "params": params,
+                                                           "overrides": overrides}, sort_keys=False))
+    for i, point in enumerate(points, 1):
+        console.rule(f"sweep point {i}/{len(points)}: {point.label}")
+        run_experiment(point_config(config_path, overrides, point, root), report=False)
+
+    rows = sweep_rows(root, points, base)
+    write_sweep_tables(root, rows, base.data.source, base.data.val_fraction)
+    table = Table(title=f"{base.name}: {base.data.source} val accuracy (%)")
+    for column in SWEEP_HEADER:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"sweep: {root / 'sweep.md'}")
+    return root
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sweep")
+    def sweep_command(
+        config: Path = typer.Argument(..., help="Experiment YAML; data.val_fraction must be > 0."),
+        overrides: list[str] = typer.Argument(None, help="Dotted overrides shared by every point."),
+        param: list[str] = typer.Option(..., "--param", help="KEY=V1,V2,... (repeat for a grid)."),
+    ) -> None:
+        """Choose hyper-parameters on the source's validation split (never on targets or test sets).
+
+        Examples:
+
+          prada sweep configs/experiments/multiarith_val.yaml --param train.lr=5e-5,1e-4,2e-4
+
+          prada sweep CONFIG --param adversarial.lambda_max=0.03,0.1,0.3 'methods=[prada]'
+        """
+        run_sweep(config, param, overrides or [])

@@ -1,0 +1,74 @@
+"""``prada sweep``: points trained on train minus val, scored on the source's val split only."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from prada.errors import ConfigError
+from prada.sweep import parse_grid
+from test_runner import QUICKSTART, run_cli, shrunk_overrides
+
+
+def test_parse_grid_is_the_cartesian_product_with_readable_folders():
+    points = parse_grid(["train.lr=5e-5,1e-4", "adversarial.lambda_max=0.1"])
+    assert [p.overrides for p in points] == [
+        ["train.lr=5e-5", "adversarial.lambda_max=0.1"],
+        ["train.lr=1e-4", "adversarial.lambda_max=0.1"],
+    ]
+    assert [p.slug for p in points] == ["lr_5e-5-lambda_max_0.1", "lr_1e-4-lambda_max_0.1"]
+
+
+@pytest.mark.parametrize("bad", [["train.lr"], ["train.lr="], ["train.lr=1,1"], ["train.lr=1", "train.lr=2"], []])
+def test_parse_grid_rejects_malformed_params(bad):
+    with pytest.raises(ConfigError):
+        parse_grid(bad)
+
+
+def test_sweep_without_a_validation_split_is_refused(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    code = run_cli(["sweep", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out),
+                    "--param", "train.lr=1e-3,1e-2"])
+    assert code != 0
+    assert "data.val_fraction" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_sweep_scores_each_point_on_source_val_only(tiny_model_dir, tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", str(QUICKSTART),
+            *shrunk_overrides(tiny_model_dir, out, **{"methods": "[ft_cot]", "train.max_steps": 2,
+                                                      "train.save_every": 0, "data.val_fraction": 0.25}),
+            "--param", "train.lr=1e-3,1e-2"]
+    assert run_cli(args) == 0
+
+    for slug in ("lr_1e-3", "lr_1e-2"):
+        run = out / slug
+        assert run.is_dir(), slug
+        evaluated = sorted(p.parent.name for p in run.glob("eval/*/*/metrics.json"))
+        assert evaluated == ["synth_coin_flip"], "targets are never evaluated in a sweep"
+        metrics = json.loads((run / "eval" / "ft_cot-seed0" / "synth_coin_flip" / "metrics.json").read_text())
+        assert metrics["split"] == "val" and metrics["n"] == 6
+        # Trained on train minus val: the teacher corpus holds no val question.
+        val_questions = {json.loads(line)["question"] for line in
+                         (run / "eval" / "ft_cot-seed0" / "synth_coin_flip" / "predictions.jsonl").read_text().splitlines()}
+        corpus_questions = {json.loads(line)["question"] for line in
+                            (run / "teacher" / "corpus.jsonl").read_text().splitlines()}
+        assert val_questions and not val_questions & corpus_questions
+        assert not list(run.glob("features/*"))
+
+    with (out / "sweep.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["point"] for r in rows] == ["train.lr=1e-3", "train.lr=1e-2"]
+    accuracies = [float(r["val accuracy (%)"]) for r in rows]
+    best = [r for r in rows if r["best"] == "yes"]
+    assert len(best) == 1 and float(best[0]["val accuracy (%)"]) == max(accuracies)
+
+    # Re-running the sweep trains nothing and rebuilds the same table.
+    table = (out / "sweep.md").read_text()
+    logs = {p: p.stat().st_mtime_ns for p in out.glob("*/train/*/log.jsonl")}
+    assert run_cli(args) == 0
+    assert (out / "sweep.md").read_text() == table
+    assert {p: p.stat().st_mtime_ns for p in logs} == logs
