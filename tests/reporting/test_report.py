@@ -14,7 +14,7 @@ from prada.reporting import build_report, collect, parse_model_name
 from prada.reporting.commands import register
 from prada.reporting.tables import build_tables
 
-from .conftest import SOURCE, TARGETS, correct_vector, make_run_dir
+from .conftest import SOURCE, TARGETS, correct_vector, make_run_dir, write_eval
 
 PNGS = ("accuracy_vs_steps.png", "tsne.png", "training_curves.png", "pad.png")
 
@@ -53,10 +53,33 @@ def test_table_values_equal_hand_computed(run_dir: Path, tmp_path: Path) -> None
     assert "multiarith (source, n=20)" in md and "addsub (target, n=20)" in md
     assert "PRADA (2 seeds)" in md and "target avg" in md and "Proxy A-distance" in md
     # The headline comparison, paired per question, with the seed-to-seed noise beside it.
-    assert "## PRADA vs FT-CoT" in md and "seed-to-seed std of target avg" in md
+    assert "## PRADA vs FT-CoT and the ablations" in md and "seed-to-seed std of target avg" in md
+    assert "PRADA − P-Tuning-CoT" not in md  # no ablation run, no ablation row
     # Training cost, one row per run, from summary.json (steps, wall, tokens/s).
     cost = md.split("## Training cost", 1)[1]
     assert cost.count("| PRADA | ") == 2 and "| FT-CoT | 1 | 40 | 20 | 900 |" in cost
+
+
+def test_ablation_rows_compare_prada_with_each_baseline_on_shared_seeds(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "run", seeds=(0, 1), snapshots=False, features=False, logs=False)
+    headline = build_tables(collect([run])).comparison["ft_cot"]
+    # P-Tuning-CoT (PRADA without the adversary): 5 of 20 on every task, seed 0 only.
+    for task in (SOURCE, *TARGETS):
+        write_eval(run, "ptuning_cot-seed0", task, [1] * 5 + [0] * 15, 40)
+    tables = build_tables(collect([run]))
+    assert list(tables.comparison) == ["ft_cot", "ptuning_cot"]
+    assert tables.comparison["ft_cot"] == headline  # adding a baseline leaves the headline as it was
+    assert tables.comparison_seeds == {"ft_cot": [0, 1], "ptuning_cot": [0]}
+    for task in (SOURCE, *TARGETS):
+        # Only PRADA's seed 0 is compared: its seed 1 has no P-Tuning-CoT counterpart.
+        delta, lo, hi = tables.comparison["ptuning_cot"][task]
+        assert delta == pytest.approx(100 * np.mean(correct_vector("prada", 0, task)) - 25.0)
+        assert lo <= delta <= hi
+    prada_avg = np.mean([100 * np.mean(correct_vector("prada", 0, t)) for t in TARGETS])
+    assert tables.comparison["ptuning_cot"]["target avg"][0] == pytest.approx(prada_avg - 25.0)
+    build_report([run], tmp_path / "report")
+    md = (tmp_path / "report" / "table.md").read_text()
+    assert "| PRADA − FT-CoT (points) |" in md and "| PRADA − P-Tuning-CoT (points, seed 0 only) |" in md
 
 
 def test_report_outputs_and_exact_regeneration(run_dir: Path, tmp_path: Path) -> None:

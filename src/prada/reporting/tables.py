@@ -56,12 +56,17 @@ class Tables:
     """method -> (mean, std, seeds) of the per-seed mean accuracy over all targets."""
     pad: dict[tuple[str, str], PadCell] = field(default_factory=dict)
     bootstrap_samples: int = 1000
-    comparison: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    """task (or TARGET_AVG) -> (PRADA − FT-CoT in points, 95% CI low, high); see ``_compare``."""
+    comparison: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    """baseline -> task (or TARGET_AVG) -> (PRADA − baseline in points, 95% CI low, high)."""
+    comparison_seeds: dict[str, list[int | None]] = field(default_factory=dict)
+    """baseline -> the seeds both it and PRADA ran (the only ones compared)."""
 
 
 COMPARED = ("ft_cot", "prada")
 """The headline comparison: (baseline, method)."""
+ABLATION_BASELINES = ("ft_cot", "ptuning_cot", "dann_cot")
+"""PRADA is also compared with each of its ablations present: without the adversary
+(P-Tuning-CoT) and without the prompt encoder (DANN-CoT); FT-CoT lacks both."""
 TARGET_AVG = "target avg"
 
 
@@ -127,38 +132,56 @@ def build_tables(data: ReportData) -> Tables:
         if complete:
             m, s = mean_std(complete)
             tables.target_avg[method] = (m, s, len(complete))
-    _compare(tables, matrices, [t for t in tasks if data.role(t) == "target"])
+    for baseline in ABLATION_BASELINES:
+        _compare(tables, matrices, [t for t in tasks if data.role(t) == "target"], baseline)
     _pad_cells(data, tables)
     return tables
 
 
-def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]], targets: list[str]) -> None:
-    """PRADA − FT-CoT per task and over the targets, with a paired bootstrap interval.
+def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]], targets: list[str],
+             base: str) -> None:
+    """PRADA − ``base`` per task and over the targets, with a paired bootstrap interval.
 
-    Needs both models evaluated on the same questions (aligned matrices); tasks without that are
-    left out of the comparison.
+    Only the seeds both models ran are compared (a seed that was bad for every method must not
+    count against the model that has more seeds), and only tasks where both were evaluated on the
+    same questions (aligned matrices).
     """
-    base, method = COMPARED
+    method = COMPARED[1]
+    shared = [t for t in tables.tasks if (base, t) in tables.cells and (method, t) in tables.cells]
+    common = sorted(
+        set.intersection(*(set(tables.cells[(m, t)].seeds) for t in shared for m in (base, method))),
+        key=_seed_key,
+    ) if shared else []
+    if not common:
+        return
 
     def aligned(task: str) -> tuple[np.ndarray, np.ndarray] | None:
-        a, b = matrices.get((base, task)), matrices.get((method, task))
-        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape[1] == b.shape[1]:
-            return a, b
-        return None
+        pair = []
+        for m in (base, method):
+            matrix = matrices.get((m, task))
+            if not isinstance(matrix, np.ndarray):
+                return None
+            seeds = tables.cells[(m, task)].seeds
+            pair.append(matrix[[seeds.index(s) for s in common]])  # (common seeds, N)
+        return (pair[0], pair[1]) if pair[0].shape[1] == pair[1].shape[1] else None
 
     samples = tables.bootstrap_samples
-    for task in tables.tasks:
+    comparison: dict[str, tuple[float, float, float]] = {}
+    for task in shared:
         pair = aligned(task)
         if pair is None:
             continue
-        delta = tables.cells[(method, task)].mean - tables.cells[(base, task)].mean
+        delta = 100.0 * (pair[1].mean() - pair[0].mean())
         lo, hi = bootstrap_diff_ci([pair[0]], [pair[1]], samples=samples)
-        tables.comparison[task] = (delta, 100.0 * lo, 100.0 * hi)
-    pairs = [aligned(t) for t in targets]
-    if targets and all(p is not None for p in pairs) and base in tables.target_avg and method in tables.target_avg:
-        delta = tables.target_avg[method][0] - tables.target_avg[base][0]
+        comparison[task] = (delta, 100.0 * lo, 100.0 * hi)
+    if targets and all(t in comparison for t in targets):
+        pairs = [aligned(t) for t in targets]
+        delta = float(np.mean([comparison[t][0] for t in targets]))
         lo, hi = bootstrap_diff_ci([p[0] for p in pairs], [p[1] for p in pairs], samples=samples)  # type: ignore[index]
-        tables.comparison[TARGET_AVG] = (delta, 100.0 * lo, 100.0 * hi)
+        comparison[TARGET_AVG] = (delta, 100.0 * lo, 100.0 * hi)
+    if comparison:
+        tables.comparison[base] = comparison
+        tables.comparison_seeds[base] = common
 
 
 def _pad_cells(data: ReportData, tables: Tables) -> None:
@@ -278,24 +301,39 @@ PAD_CAPTION = (
 
 
 def comparison_rows(tables: Tables) -> tuple[list[str], list[list[str]]]:
-    keys = [t for t in tables.tasks if t in tables.comparison]
-    keys += [TARGET_AVG] if TARGET_AVG in tables.comparison else []
+    """One row per baseline (PRADA − FT-CoT first), then the seed-to-seed noise of each model."""
+    keys: list[str] = []
+    for task in [*tables.tasks, TARGET_AVG]:
+        if any(task in by_task for by_task in tables.comparison.values()):
+            keys.append(task)
     header = ["", *[k if k == TARGET_AVG else f"{k} ({tables.roles[k]})" for k in keys]]
-    cells = [f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" for d, lo, hi in (tables.comparison[k] for k in keys)]
+    method = COMPARED[1]
+    rows = []
+    for base, by_task in tables.comparison.items():
+        cells = [f"{by_task[k][0]:+.1f} [{by_task[k][1]:+.1f}, {by_task[k][2]:+.1f}]" if k in by_task else "—"
+                 for k in keys]
+        seeds = tables.comparison_seeds[base]
+        all_seeds = {s for m in (base, method) for t in keys if (m, t) in tables.cells for s in tables.cells[(m, t)].seeds}
+        only = "" if set(seeds) == all_seeds else f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} only"
+        rows.append([f"{method_label(method)} − {method_label(base)} (points{only})", *cells])
     noise = []
-    for m in COMPARED:
+    for m in (*tables.comparison, method):
         if m in tables.target_avg and tables.target_avg[m][1] is not None:
             noise.append(f"{method_label(m)} {tables.target_avg[m][1]:.1f}")
-    rows = [[f"{method_label(COMPARED[1])} − {method_label(COMPARED[0])} (points)", *cells]]
     if noise:
         rows.append(["seed-to-seed std of target avg", *(["; ".join(noise)] + [""] * (len(keys) - 1))])
     return header, rows
 
 
+def comparison_title() -> str:
+    return f"{method_label(COMPARED[1])} vs {method_label(COMPARED[0])} and the ablations"
+
+
 COMPARISON_CAPTION = (
     "Difference of mean accuracy in percentage points [95% paired bootstrap interval: questions "
     "resampled once for both models, seeds resampled per model]. An interval containing 0 means no "
-    "difference the evaluation can detect."
+    "difference the evaluation can detect. P-Tuning-CoT is PRADA without the adversary, DANN-CoT is "
+    "PRADA without the prompt encoder."
 )
 
 
@@ -329,7 +367,7 @@ def to_markdown(tables: Tables, data: ReportData | None = None) -> str:
     if tables.pad:
         parts += ["## Proxy A-distance", "", _md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
     if tables.comparison:
-        parts += [f"## {method_label(COMPARED[1])} vs {method_label(COMPARED[0])}", "",
+        parts += [f"## {comparison_title()}", "",
                   _md_table(*comparison_rows(tables)), "", COMPARISON_CAPTION, ""]
     if data is not None and data.trains:
         parts += ["## Training cost", "", _md_table(TRAINING_HEADER, training_rows(data)), "",
@@ -346,7 +384,7 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
 def to_html(tables: Tables) -> str:
     out = [html_table(*accuracy_rows(tables)), f"<p class='caption'>{html.escape(caption(tables))}</p>"]
     if tables.comparison:
-        out += [f"<h3>{html.escape(method_label(COMPARED[1]))} vs {html.escape(method_label(COMPARED[0]))}</h3>",
+        out += [f"<h3>{html.escape(comparison_title())}</h3>",
                 html_table(*comparison_rows(tables)), f"<p class='caption'>{html.escape(COMPARISON_CAPTION)}</p>"]
     if tables.pad:
         out += ["<h3>Proxy A-distance</h3>", html_table(*pad_rows(tables)), f"<p class='caption'>{html.escape(PAD_CAPTION)}</p>"]
