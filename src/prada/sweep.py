@@ -171,6 +171,6 @@ def register(app: typer.Typer) -> None:
 
           prada sweep configs/experiments/multiarith_val.yaml --param train.lr=5e-5,1e-4,2e-4
 
-          prada sweep CONFIG --param adversarial.lambda_max=0.03,0.1,0.3 'methods=[prada]'
+          prada sweep CONFIG --param adversarial.lambda_max=0.03,0.1,0.3 'methods=\\[prada]'
         """
         run_sweep(config, param, overrides or [])
