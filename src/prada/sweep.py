@@ -109,12 +109,12 @@ def sweep_rows(root: Path, points: list[SweepPoint], cfg: RunConfig) -> list[lis
 
 
 def write_sweep_tables(root: Path, rows: list[list[str]], source: str, val_fraction: float) -> None:
+    from prada.reporting.tables import md_table  # not at import: `prada --help` stays fast
+
     lines = [
         f"# Validation sweep on {source} (val = {val_fraction:g} of its train split, seeded)",
         "",
-        "| " + " | ".join(SWEEP_HEADER) + " |",
-        "|" + "---|" * len(SWEEP_HEADER),
-        *("| " + " | ".join(row) + " |" for row in rows),
+        md_table(SWEEP_HEADER, rows),
         "",
         "Each point trains on the source's train split minus val and is scored on val only.",
         "",

@@ -278,7 +278,7 @@ def pad_rows(tables: Tables) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -363,14 +363,14 @@ def training_rows(data: ReportData) -> list[list[str]]:
 
 
 def to_markdown(tables: Tables, data: ReportData | None = None) -> str:
-    parts = ["## Accuracy", "", _md_table(*accuracy_rows(tables)), "", caption(tables), ""]
+    parts = ["## Accuracy", "", md_table(*accuracy_rows(tables)), "", caption(tables), ""]
     if tables.pad:
-        parts += ["## Proxy A-distance", "", _md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
+        parts += ["## Proxy A-distance", "", md_table(*pad_rows(tables)), "", PAD_CAPTION, ""]
     if tables.comparison:
         parts += [f"## {comparison_title()}", "",
-                  _md_table(*comparison_rows(tables)), "", COMPARISON_CAPTION, ""]
+                  md_table(*comparison_rows(tables)), "", COMPARISON_CAPTION, ""]
     if data is not None and data.trains:
-        parts += ["## Training cost", "", _md_table(TRAINING_HEADER, training_rows(data)), "",
+        parts += ["## Training cost", "", md_table(TRAINING_HEADER, training_rows(data)), "",
                   "Wall time of the training loop (no evaluation); tokens/s counts source and target tokens.", ""]
     return "\n".join(parts)
 
