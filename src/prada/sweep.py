@@ -23,6 +23,7 @@ from rich.table import Table
 from prada.config import RunConfig, load_config
 from prada.errors import ConfigError
 from prada.io import read_json, write_text_atomic
+from prada.paths import RunPaths
 
 console = Console()
 
@@ -78,8 +79,9 @@ def point_config(config_path: Path, overrides: list[str], point: SweepPoint, roo
 def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> tuple[float, int] | None:
     """Mean val accuracy over seeds (and the val size), or None while a seed is missing."""
     accuracies, sizes = [], set()
+    paths = RunPaths(run_dir)
     for seed in seeds:
-        metrics_path = run_dir / "eval" / f"{method}-seed{seed}" / source / "metrics.json"
+        metrics_path = paths.eval_dir(paths.train_dir(method, seed).name, source) / "metrics.json"
         if not metrics_path.exists():
             return None
         metrics = read_json(metrics_path)

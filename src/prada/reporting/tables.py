@@ -167,17 +167,18 @@ def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[n
 
     samples = tables.bootstrap_samples
     comparison: dict[str, tuple[float, float, float]] = {}
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for task in shared:
         pair = aligned(task)
         if pair is None:
             continue
+        pairs[task] = pair
         delta = 100.0 * (pair[1].mean() - pair[0].mean())
         lo, hi = bootstrap_diff_ci([pair[0]], [pair[1]], samples=samples)
         comparison[task] = (delta, 100.0 * lo, 100.0 * hi)
-    if targets and all(t in comparison for t in targets):
-        pairs = [aligned(t) for t in targets]
+    if targets and all(t in pairs for t in targets):
         delta = float(np.mean([comparison[t][0] for t in targets]))
-        lo, hi = bootstrap_diff_ci([p[0] for p in pairs], [p[1] for p in pairs], samples=samples)  # type: ignore[index]
+        lo, hi = bootstrap_diff_ci([pairs[t][0] for t in targets], [pairs[t][1] for t in targets], samples=samples)
         comparison[TARGET_AVG] = (delta, 100.0 * lo, 100.0 * hi)
     if comparison:
         tables.comparison[base] = comparison
