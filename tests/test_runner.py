@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from prada.cli import main
-from prada.config import load_config
+from prada.config import load_config, to_dict
 from prada.errors import RunDirError
-from prada.runner import run_experiment
+from prada.runner import check_compatible, run_experiment
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
@@ -109,6 +109,16 @@ def test_incompatible_run_dir_is_refused_and_left_untouched(tiny_model_dir, tmp_
         run_experiment(changed, report=False)
     assert (out / "config.yaml").read_text() == saved
     assert max(p.stat().st_mtime_ns for p in final.rglob("*")) == stamp
+
+
+def test_run_dir_accepts_keys_that_do_not_change_outputs(tmp_path):
+    """Growing the grid or dropping step snapshots for new runs keeps a run directory usable."""
+    base = load_config(QUICKSTART, [f"output_dir={tmp_path}"])
+    saved = to_dict(base)
+    for override in ("methods=[ft]", "seeds=[0,1,2]", "train.eval_checkpoints=false", "eval.batch_size=3"):
+        check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", override]), tmp_path)
+    with pytest.raises(RunDirError, match=r"train\.max_steps"):
+        check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", "train.max_steps=7"]), tmp_path)
 
 
 def test_bad_config_key_is_one_clear_error(tmp_path, capsys):

@@ -41,6 +41,7 @@ _MUTABLE_KEYS = {
     "eval.batch_size",
     "eval.backend",
     "train.num_workers",
+    "train.eval_checkpoints",  # only whether step snapshots are kept for evaluation
     "eval.zero_shot_baseline",
     "eval.tasks",
 }
