@@ -466,5 +466,24 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterable[str]) -> list[str]:
+    """``key: old -> new`` for every dotted key that differs between a saved config and ``cfg``,
+    skipping keys under any prefix in ``mutable`` (e.g. ``"report"`` covers ``report.*``)."""
+    old, new = _flatten(saved), _flatten(to_dict(cfg))
+    keys = sorted(k for k in set(old) | set(new)
+                  if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
+
+
 def dump_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)

@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from prada.config import RunConfig, dump_yaml, load_config, to_dict
+from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import RunDirError, TeacherError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
@@ -47,27 +47,11 @@ _MUTABLE_KEYS = {
 }
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _is_mutable(key: str) -> bool:
-    return any(key == m or key.startswith(m + ".") for m in _MUTABLE_KEYS)
-
-
 def check_compatible(saved: dict[str, Any], cfg: RunConfig, config_path: Path) -> None:
     """Refuse to reuse a run directory whose outputs were produced by a different config."""
-    old, new = _flatten(saved), _flatten(to_dict(cfg))
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and not _is_mutable(k))
+    changed = config_changes(saved, cfg, _MUTABLE_KEYS)
     if changed:
-        lines = "\n  ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+        lines = "\n  ".join(changed)
         raise RunDirError(
             f"{config_path}: this run directory was made with a different config; its outputs would "
             f"not match. Changed keys:\n  {lines}\nUse a new output_dir (e.g. output_dir=runs/new) "

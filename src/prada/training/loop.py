@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
-from prada.config import RunConfig, dump_yaml, to_dict
+from prada.config import RunConfig, config_changes, dump_yaml, to_dict
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from prada.training import checkpoint as ckpt
@@ -305,7 +305,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         if state["method"] != method or state["seed"] != seed:
             raise TrainingError(f"{latest}: checkpoint of {state['method']}/seed {state['seed']}, "
                                 f"not {method}/seed {seed}; use another out_dir or --no-resume")
-        changed = config_changes(state["config"], cfg)
+        changed = config_changes(state["config"], cfg, _RESUME_MUTABLE)
         if changed:
             raise TrainingError(f"{latest}: the checkpoint was made with a different config, so resuming "
                                 f"would not continue the same run; changed: {'; '.join(changed)}. Restore "
@@ -471,24 +471,6 @@ def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, 
 _RESUME_MUTABLE = ("name", "output_dir", "methods", "seeds", "eval", "report", "teacher", "data.data_dir",
                    "train.save_every", "train.keep_checkpoints", "train.eval_checkpoints", "train.log_every",
                    "train.num_workers")
-
-
-def config_changes(saved: dict[str, Any], cfg: RunConfig) -> list[str]:
-    """``key: old -> new`` for every training-relevant key that differs from the checkpoint's."""
-
-    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and v:
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
-
-    old, new = flat(saved), flat(to_dict(cfg))
-    keys = sorted(k for k in set(old) | set(new)
-                  if not any(k == m or k.startswith(m + ".") for m in _RESUME_MUTABLE))
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
 def _clear_outputs(out_dir: Path) -> None:
