@@ -14,7 +14,7 @@ import pytest
 
 from prada.cli import main
 from prada.config import load_config, to_dict
-from prada.errors import RunDirError
+from prada.errors import DataError, RunDirError
 from prada.runner import check_compatible, run_experiment
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
@@ -115,10 +115,22 @@ def test_run_dir_accepts_keys_that_do_not_change_outputs(tmp_path):
     """Growing the grid or dropping step snapshots for new runs keeps a run directory usable."""
     base = load_config(QUICKSTART, [f"output_dir={tmp_path}"])
     saved = to_dict(base)
-    for override in ("methods=[ft]", "seeds=[0,1,2]", "train.eval_checkpoints=false", "eval.batch_size=3"):
+    for override in ("methods=[ft]", "seeds=[0,1,2]", "train.eval_checkpoints=false", "eval.batch_size=3",
+                     "student.max_question_tokens=300"):
         check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", override]), tmp_path)
     with pytest.raises(RunDirError, match=r"train\.max_steps"):
         check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", "train.max_steps=7"]), tmp_path)
+
+
+def test_too_long_evaluated_question_fails_before_training(tiny_model_dir, tmp_path):
+    """A question the evaluation would refuse stops the run before any training step is spent."""
+    out = tmp_path / "run"
+    cfg = load_config(QUICKSTART, shrunk_overrides(tiny_model_dir, out, **{"methods": "[ft_cot]",
+                                                                           "student.max_question_tokens": 3}))
+    with pytest.raises(DataError, match=r"task '\w+', test split \(evaluated\): example .* more than "
+                                        r"student\.max_question_tokens=3"):
+        run_experiment(cfg, report=False)
+    assert not (out / "train" / "ft_cot-seed0").exists()
 
 
 def test_bad_config_key_is_one_clear_error(tmp_path, capsys):

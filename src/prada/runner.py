@@ -44,6 +44,8 @@ _MUTABLE_KEYS = {
     "train.eval_checkpoints",  # only whether step snapshots are kept for evaluation
     "eval.zero_shot_baseline",
     "eval.tasks",
+    # A limit that only refuses questions: raising it lets a run go on, never changes an output.
+    "student.max_question_tokens",
 }
 
 
@@ -119,6 +121,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     jobs: list[ModelJob] = []
     if cfg.eval.zero_shot_baseline:
         jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, "zero_shot_cot"))
+    lengths_checked = False
     for seed in cfg.seeds:
         for method in cfg.methods:
             out = paths.train_dir(method, seed)
@@ -130,6 +133,9 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
                 # or a method to it must not retrain (and re-evaluate) what it already measured.
                 console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
             else:
+                if not lengths_checked:  # before the first training, not on runs with nothing to train
+                    _check_question_lengths(cfg, eval_tasks, data_dir, features=want_features)
+                    lengths_checked = True
                 console.rule(f"train {name}")
                 train(cfg, method, seed, out, paths.teacher_corpus, resume=True)
             jobs.append(ModelJob(name, str(out / "final"), prompt_style_for(method)))
@@ -178,6 +184,26 @@ def _outputs_kept_without_weights(paths: RunPaths, train_dir: Path, tasks: list[
     if features and not paths.features_file(name).exists():
         return False
     return all((paths.eval_dir(name, t.name) / "metrics.json").exists() for t in tasks)
+
+
+def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | None, *, features: bool) -> None:
+    """Refuse a too-long evaluated question now, not after training (names the example and task)."""
+    from prada.errors import DataError
+    from prada.evaluation.evaluate import select_examples
+    from prada.student.format import encode_questions
+    from prada.student.model import load_tokenizer, resolve_model_path
+
+    tokenizer = load_tokenizer(resolve_model_path(cfg.student.model), trust_remote_code=cfg.student.trust_remote_code)
+    per_task = {t.name: select_examples(t.load(cfg.eval.split, data_dir), cfg.eval.max_examples, cfg.eval.seed)
+                for t in tasks}
+    if features:
+        for name, examples in _feature_examples(cfg, tasks, data_dir).items():
+            per_task[name] = [*per_task[name], *examples]
+    for name, examples in per_task.items():
+        try:
+            encode_questions(examples, tokenizer, cfg.student)
+        except DataError as e:
+            raise DataError(f"task '{name}', {cfg.eval.split} split (evaluated): {e}") from None
 
 
 def _teacher_complete(paths: RunPaths) -> bool:

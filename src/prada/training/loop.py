@@ -470,7 +470,7 @@ def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, 
 # or shown, never the trajectory of the weights.
 _RESUME_MUTABLE = ("name", "output_dir", "methods", "seeds", "eval", "report", "teacher", "data.data_dir",
                    "train.save_every", "train.keep_checkpoints", "train.eval_checkpoints", "train.log_every",
-                   "train.num_workers")
+                   "train.num_workers", "student.max_question_tokens")
 
 
 def _clear_outputs(out_dir: Path) -> None:
