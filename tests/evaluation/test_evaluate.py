@@ -157,6 +157,21 @@ def test_ptuning_checkpoint_batched_equals_single_and_hf(tiny_model_dir, tmp_pat
     assert {k: m2[k] for k in ("model", "method", "step", "correct")} == {k: m[k] for k in ("model", "method", "step", "correct")}
 
 
+def test_checkpoint_takes_the_question_limit_of_the_evaluation(tiny_model_dir, tmp_path) -> None:
+    """A limit saved with the checkpoint at training time does not refuse longer eval questions."""
+    from prada.errors import DataError
+    from prada.student.student import Student
+
+    student = Student.build(StudentConfig(model=str(tiny_model_dir), max_question_tokens=2), "full")
+    ckpt = student.save_checkpoint(tmp_path / "ckpt", method="ft_cot", step=1)
+    examples = hand_examples(2)
+    with pytest.raises(DataError, match="max_question_tokens=2"):
+        ev.student_prompts(ev.load_model_for_eval(ckpt, StudentConfig(max_question_tokens=2))[0], examples)
+    loaded, _ = ev.load_model_for_eval(ckpt, StudentConfig(max_question_tokens=512))
+    assert loaded.student_cfg.max_question_tokens == 512
+    assert len(ev.student_prompts(loaded, examples)) == 2
+
+
 def test_extract_features_shapes_batch_invariance_and_npz(tiny_student, tmp_path) -> None:
     from prada.data import get_task
 

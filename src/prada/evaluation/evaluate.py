@@ -25,6 +25,7 @@ Prompt styles
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -96,8 +97,11 @@ def load_model_for_eval(model_ref: str | Path, student_cfg: StudentConfig) -> tu
     path = Path(ref).expanduser()
     if is_checkpoint(path):
         meta = read_checkpoint_meta(path)
-        return load_student(path), {"method": meta.get("method"), "step": meta.get("step"), "checkpoint": True,
-                                    "meta": meta}
+        student = load_student(path)
+        # The checkpoint keeps its training format; the question-length limit is the caller's to set.
+        student.student_cfg = dataclasses.replace(student.student_cfg,
+                                                  max_question_tokens=student_cfg.max_question_tokens)
+        return student, {"method": meta.get("method"), "step": meta.get("step"), "checkpoint": True, "meta": meta}
     if path.is_dir():
         if not (path / "config.json").is_file():
             hint = ""
