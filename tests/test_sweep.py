@@ -8,7 +8,7 @@ import json
 import pytest
 
 from prada.errors import ConfigError
-from prada.sweep import parse_grid
+from prada.sweep import best_marks, parse_grid
 from test_runner import QUICKSTART, run_cli, shrunk_overrides
 
 
@@ -63,8 +63,9 @@ def test_sweep_scores_each_point_on_source_val_only(tiny_model_dir, tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["point"] for r in rows] == ["train.lr=1e-3", "train.lr=1e-2"]
     accuracies = [float(r["val accuracy (%)"]) for r in rows]
-    best = [r for r in rows if r["best"] == "yes"]
-    assert len(best) == 1 and float(best[0]["val accuracy (%)"]) == max(accuracies)
+    best = [r for r in rows if r["best"] in ("yes", "tie")]
+    assert best and all(float(r["val accuracy (%)"]) == max(accuracies) for r in best)
+    assert {r["best"] for r in best} == ({"yes"} if len(best) == 1 else {"tie"})
 
     # Re-running the sweep trains nothing and rebuilds the same table.
     table = (out / "sweep.md").read_text()
@@ -72,3 +73,10 @@ def test_sweep_scores_each_point_on_source_val_only(tiny_model_dir, tmp_path):
     assert run_cli(args) == 0
     assert (out / "sweep.md").read_text() == table
     assert {p: p.stat().st_mtime_ns for p in logs} == logs
+
+
+def test_best_marks_single_best_ties_and_missing_points():
+    assert best_marks([0.1, 0.3, 0.2]) == ["", "yes", ""]
+    assert best_marks([0.025, 0.025, 0.0, 0.0]) == ["tie", "tie", "", ""]
+    assert best_marks([None, 0.0, None]) == ["", "yes", ""]
+    assert best_marks([None, None]) == ["", ""]

@@ -90,22 +90,35 @@ def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> t
     return statistics.fmean(accuracies), max(sizes)
 
 
+def best_marks(means: list[float | None]) -> list[str]:
+    """``"yes"`` on the single highest mean; ``"tie"`` on each when several share it.
+
+    A tie is left for the reader to break (e.g. by keeping the untuned default): the sweep does not
+    pretend the grid's order is evidence.
+
+    >>> best_marks([0.1, 0.3, None, 0.2]), best_marks([0.3, 0.1, 0.3])
+    (['', 'yes', '', ''], ['tie', '', 'tie'])
+    """
+    scored = [m for m in means if m is not None]
+    if not scored:
+        return [""] * len(means)
+    top = max(scored)
+    mark = "yes" if scored.count(top) == 1 else "tie"
+    return [mark if m is not None and m == top else "" for m in means]
+
+
 def sweep_rows(root: Path, points: list[SweepPoint], cfg: RunConfig) -> list[list[str]]:
-    """One row per point × method; ``best`` marks each method's highest mean (first on ties)."""
+    """One row per point × method; ``best`` marks each method's highest mean (see ``best_marks``)."""
     rows: list[list[str]] = []
     for method in cfg.methods:
-        scored = [(p, val_accuracy(root / p.slug, method, cfg.seeds, cfg.data.source)) for p in points]
-        means = [s[0] for _, s in scored if s is not None]
-        best = max(means) if means else None
-        marked = False
-        for point, score in scored:
-            is_best = score is not None and score[0] == best and not marked
-            marked = marked or is_best
+        scores = [val_accuracy(root / p.slug, method, cfg.seeds, cfg.data.source) for p in points]
+        marks = best_marks([None if s is None else s[0] for s in scores])
+        for point, score, mark in zip(points, scores, marks, strict=True):
             rows.append([
                 point.label, method, ",".join(map(str, cfg.seeds)),
                 "-" if score is None else str(score[1]),
                 "-" if score is None else f"{100 * score[0]:.1f}",
-                "yes" if is_best else "",
+                mark,
             ])
     return rows
 
