@@ -189,13 +189,12 @@ def _outputs_kept_without_weights(paths: RunPaths, train_dir: Path, tasks: list[
 def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | None, *, features: bool) -> None:
     """Refuse a too-long evaluated question now, not after training (names the example and task)."""
     from prada.errors import DataError
-    from prada.evaluation.evaluate import select_examples
+    from prada.evaluation.evaluate import evaluated_examples
     from prada.student.format import encode_questions
     from prada.student.model import load_tokenizer, resolve_model_path
 
     tokenizer = load_tokenizer(resolve_model_path(cfg.student.model), trust_remote_code=cfg.student.trust_remote_code)
-    per_task = {t.name: select_examples(t.load(cfg.eval.split, data_dir), cfg.eval.max_examples, cfg.eval.seed)
-                for t in tasks}
+    per_task = {t.name: evaluated_examples(t, cfg) for t in tasks}
     if features:
         for name, examples in _feature_examples(cfg, tasks, data_dir).items():
             per_task[name] = [*per_task[name], *examples]

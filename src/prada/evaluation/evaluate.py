@@ -85,6 +85,11 @@ def select_examples(examples: Sequence[Example], max_examples: int | None, seed:
     return [examples[i] for i in keep]
 
 
+def evaluated_examples(task: Any, cfg: RunConfig) -> list[Example]:
+    """The questions ``evaluate_model`` scores: ``cfg.eval.split``'s seeded ``cfg.eval.max_examples``."""
+    return select_examples(task.load(cfg.eval.split, cfg.resolved_data_dir()), cfg.eval.max_examples, cfg.eval.seed)
+
+
 def load_model_for_eval(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any, dict[str, Any]]:
     """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id.
 
@@ -294,8 +299,7 @@ def evaluate_model(
     started = time.perf_counter()
 
     if examples is None:
-        examples = task.load(cfg.eval.split, cfg.resolved_data_dir())
-        examples = select_examples(examples, cfg.eval.max_examples, cfg.eval.seed)
+        examples = evaluated_examples(task, cfg)
     examples = list(examples)
     if not examples:
         raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
