@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
-from prada.errors import RunDirError, TeacherError
+from prada.errors import DataError, RunDirError, TeacherError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
 
@@ -188,7 +188,6 @@ def _outputs_kept_without_weights(paths: RunPaths, train_dir: Path, tasks: list[
 
 def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | None, *, features: bool) -> None:
     """Refuse a too-long evaluated question now, not after training (names the example and task)."""
-    from prada.errors import DataError
     from prada.evaluation.evaluate import evaluated_examples
     from prada.student.format import encode_questions
     from prada.student.model import load_tokenizer, resolve_model_path
