@@ -45,6 +45,16 @@ def test_unknown_keys_are_all_reported_with_closest_name():
     assert "unknown key 'train.lrr'" in msg and "did you mean 'lr'" in msg
 
 
+def test_an_unquoted_yaml_no_is_the_word_where_the_key_takes_words(tmp_path):
+    """YAML 1.1 reads `mixed_precision: no` as False; accelerate's own spelling must still work."""
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  targets: [addsub]\ntrain:\n  mixed_precision: no\n")
+    assert load_config(path).train.mixed_precision == "no"
+    assert load_config(None, ["data.targets=[addsub]", "train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match=r"train.backbone: True is not one of"):
+        load_config(None, ["data.targets=[addsub]", "train.backbone=yes"])  # no word of 'yes' there
+
+
 def test_bad_values_name_the_key_and_valid_set():
     with pytest.raises(ConfigError) as e:
         load_config(None, ["train.backbone=frozn", "train.max_steps=ten", "data.targets=[addsub]"])

@@ -275,6 +275,9 @@ def _closest(name: str, valid: typing.Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+_YAML_BOOL_WORDS = {False: ("no", "off", "false"), True: ("yes", "on", "true")}
+
+
 def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
     """Check/convert ``value`` to the annotated type ``tp``; append a problem on mismatch."""
     origin = get_origin(tp)
@@ -295,6 +298,9 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
         return value
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool):  # YAML 1.1 reads an unquoted `no`/`off` as False, `yes`/`on` as True
+            words = [w for w in _YAML_BOOL_WORDS[value] if w in allowed]
+            value = words[0] if words else value
         if value not in allowed:
             problems.append(
                 f"{where}: {value!r} is not one of {list(allowed)}{_closest(str(value), map(str, allowed))}"
