@@ -156,6 +156,15 @@ def test_gradient_accumulation_matches_one_big_batch(make_cfg, corpus, tmp_path)
     assert la[0]["L_y"] == pytest.approx(lb[0]["L_y"], rel=1e-5)
 
 
+def test_one_process_trains_runs_of_different_precision_one_after_another(make_cfg, corpus, tmp_path):
+    """accelerate's process-wide state must not pin the first run's mixed_precision (a sweep over
+    train.mixed_precision, or a notebook, trains several in one process)."""
+    for precision in ("bf16", "no"):
+        summary = train(make_cfg("train.max_steps=1", f"train.mixed_precision={precision}"), "ft_cot", 0,
+                        tmp_path / precision, corpus)
+        assert summary["mixed_precision"] == precision and summary["device"] in ("cpu", "cuda")
+
+
 def test_gradient_checkpointing_gives_the_same_weights(make_cfg, corpus, tmp_path):
     common = ("train.backbone=full", "train.max_steps=2", "adversarial.classifier_dropout=0.0")
     train(make_cfg(*common), "prada", 0, tmp_path / "a", corpus)

@@ -260,6 +260,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     ``summary.json`` under ``out_dir``; return the summary. With ``resume``, a finished run returns
     its summary at once and an interrupted one continues exactly from its latest checkpoint."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from tqdm.auto import tqdm
 
@@ -278,6 +279,9 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # Several processes on a machine without CUDA (torchrun / `accelerate launch --multi_gpu`):
     # accelerate needs cpu=True to pick MULTI_CPU with the gloo backend.
     multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    # accelerate keeps one process-wide state and refuses a second Accelerator with another
+    # mixed_precision; each run sets its own (the process group, kept in PartialState, stays).
+    AcceleratorState._reset_state()
     accelerator = Accelerator(
         cpu=multi_cpu,
         mixed_precision=tc.mixed_precision,
@@ -428,6 +432,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         "examples": {"source": len(source), "source_questions": data.source_questions,
                      "targets": {k: len(v) for k, v in targets.items()}},
         "trainable_parameters": counts, "num_processes": accelerator.num_processes,
+        "device": accelerator.device.type, "mixed_precision": tc.mixed_precision,
         "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
         "resumed_from_step": start_step or None,
         "final": last,
