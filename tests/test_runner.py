@@ -115,8 +115,9 @@ def test_run_dir_accepts_keys_that_do_not_change_outputs(tmp_path):
     """Growing the grid or dropping step snapshots for new runs keeps a run directory usable."""
     base = load_config(QUICKSTART, [f"output_dir={tmp_path}"])
     saved = to_dict(base)
+    del saved["eval"]["device"]  # a run directory from before eval.device existed stays usable
     for override in ("methods=[ft]", "seeds=[0,1,2]", "train.eval_checkpoints=false", "eval.batch_size=3",
-                     "student.max_question_tokens=300"):
+                     "student.max_question_tokens=300", "eval.device=cpu"):
         check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", override]), tmp_path)
     with pytest.raises(RunDirError, match=r"train\.max_steps"):
         check_compatible(saved, load_config(QUICKSTART, [f"output_dir={tmp_path}", "train.max_steps=7"]), tmp_path)

@@ -231,6 +231,9 @@ class EvalConfig:
     """Evaluate the source and every target (``all``), or the source only (``source``): a
     hyper-parameter sweep on the source's ``val`` split must not look at the targets."""
     backend: Literal["hf", "vllm"] = "hf"
+    device: str = "auto"
+    """Where the ``hf`` backend generates and features are extracted: ``auto`` (this process's
+    CUDA GPU when one is visible, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
 
 @dataclass

@@ -10,11 +10,12 @@ from prada.cli import main
 def test_prada_evaluate_cli(tiny_model_dir, tmp_path, capsys) -> None:
     out = tmp_path / "ev"
     main(["evaluate", "--model", str(tiny_model_dir), "--task", "synth_last_letters", "--style", "student",
-          "--max-examples", "3", "--max-new-tokens", "6", "--batch-size", "2", "--out", str(out)])
+          "--max-examples", "3", "--max-new-tokens", "6", "--batch-size", "2", "--device", "cpu", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "synth_last_letters" in printed
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
-    assert json.loads((out / "metrics.json").read_text())["n"] == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 3 and metrics["device"] == "cpu"
 
 
 @pytest.mark.parametrize(
@@ -24,6 +25,7 @@ def test_prada_evaluate_cli(tiny_model_dir, tmp_path, capsys) -> None:
         (["--model", "{model}", "--task", "multiarith", "--data-dir", "{tmp}/empty"], "multiarith"),
         (["--model", "{model}", "--task", "no_such_task"], "unknown task"),
         (["--model", "{model}", "--task", "synth_last_letters", "--style", "bogus"], "--style"),
+        (["--model", "{model}", "--task", "synth_last_letters", "--device", "gpu0"], "eval.device 'gpu0'"),
     ],
 )
 def test_prada_evaluate_cli_errors(tiny_model_dir, tmp_path, capsys, args, message) -> None:

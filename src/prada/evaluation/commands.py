@@ -27,6 +27,7 @@ def evaluate(
     max_examples: Annotated[int | None, typer.Option("--max-examples", help="Seeded subset of the split (same for every model).", show_default=False)] = None,
     chat: Annotated[bool, typer.Option("--chat/--no-chat", help="zero_shot_cot through the tokenizer's chat template.")] = False,
     backend: Annotated[str, typer.Option(help="hf | vllm (vllm: needs the vllm package and a GPU; not for P-Tuning checkpoints).")] = "hf",
+    device: Annotated[str | None, typer.Option(help="Where the hf backend runs: auto (a CUDA GPU when visible, else CPU), cpu, cuda, cuda:N (default: eval.device=auto).", show_default=False)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="A run config YAML to take eval/student/data settings from.", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-evaluate even if OUT/metrics.json exists.")] = False,
 ) -> None:
@@ -60,6 +61,8 @@ def evaluate(
         cfg.eval.max_new_tokens = max_new_tokens
     if max_examples is not None:
         cfg.eval.max_examples = max_examples
+    if device is not None:
+        cfg.eval.device = device
     if chat:
         cfg.student.chat_template = True
     if style is None:

@@ -27,10 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 import time
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
+
+import torch
 
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
@@ -90,12 +93,43 @@ def evaluated_examples(task: Any, cfg: RunConfig) -> list[Example]:
     return select_examples(task.load(cfg.eval.split, cfg.resolved_data_dir()), cfg.eval.max_examples, cfg.eval.seed)
 
 
-def load_model_for_eval(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any, dict[str, Any]]:
-    """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id.
+def resolve_device(name: str) -> torch.device:
+    """The torch device for ``eval.device``: ``auto`` is this process's CUDA GPU (``LOCAL_RANK``
+    under ``accelerate launch``) when one is visible, else the CPU.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if name == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise EvaluationError(f"eval.device '{name}': use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EvaluationError(f"eval.device '{name}': no CUDA device is visible; use 'auto' or 'cpu'")
+    if device.type not in ("cpu", "cuda"):
+        raise EvaluationError(f"eval.device '{name}': use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return device
+
+
+def load_model_for_eval(
+    model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto"
+) -> tuple[Any, dict[str, Any]]:
+    """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id,
+    on ``device`` (an ``eval.device`` value).
 
     ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model). A path that
     does not exist, or a folder that is neither a checkpoint nor a model, is an ``EvaluationError``.
     """
+    target = resolve_device(device)  # a bad value fails before the model is read
+    student, info = _load_model(model_ref, student_cfg)
+    return student.to(target), info
+
+
+def _load_model(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any, dict[str, Any]]:
     from prada.student.student import is_checkpoint, load_student, read_checkpoint_meta
 
     ref = str(model_ref)
@@ -285,7 +319,7 @@ def evaluate_model(
 
     To score one model on several tasks without reloading it, load it once and pass it in::
 
-        student, info = load_model_for_eval(ref, cfg.student)
+        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device)
         for task in tasks:
             evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
     """
@@ -309,7 +343,9 @@ def evaluate_model(
         info = dict(model_info or {"method": None, "step": None, "checkpoint": False, "meta": None})
         ref_text = model_name or type(model_ref).__name__
     else:
-        student, info = load_model_for_eval(model_ref, cfg.student)
+        # vLLM generates on its own GPU copy; the student is then only read for its format and prompts.
+        device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
+        student, info = load_model_for_eval(model_ref, cfg.student, device)
         ref_text = str(model_ref)
     chat = bool(student.student_cfg.chat_template) if prompt_style != "zero_shot_cot" else bool(cfg.student.chat_template)
     if prompt_style == "zero_shot_cot" and getattr(student, "num_virtual_tokens", 0):
@@ -339,6 +375,7 @@ def evaluate_model(
         "prompt_style": prompt_style,
         "chat_template": chat,
         "backend": backend.name,
+        "device": "vllm" if cfg.eval.backend == "vllm" else str(student.device),
         "batch_size": cfg.eval.batch_size,
         "max_new_tokens": cfg.eval.max_new_tokens,
         "max_examples": cfg.eval.max_examples,

@@ -1,0 +1,41 @@
+"""``eval.device``: where evaluation generates and extracts features (CPU checks; the CUDA path is
+in ``tests/test_gpu.py``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from prada.config import StudentConfig
+from prada.errors import EvaluationError
+from prada.evaluation import evaluate as ev
+from prada.evaluation import evaluate_model
+
+from .conftest import HandTask, eval_cfg, hand_examples
+
+
+def test_auto_is_the_gpu_when_one_is_visible_else_the_cpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert ev.resolve_device("auto").type == expected
+    assert ev.resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("bad", ["gpu0", "tpu", "mps"])
+def test_a_bad_device_names_the_key_and_the_valid_values(bad) -> None:
+    with pytest.raises(EvaluationError, match=rf"eval.device '{bad}': use 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        ev.resolve_device(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_asking_for_cuda_without_a_gpu_fails_before_loading(tmp_path) -> None:
+    with pytest.raises(EvaluationError, match="no CUDA device is visible"):
+        ev.load_model_for_eval(tmp_path / "missing", StudentConfig(), "cuda:0")
+
+
+def test_the_model_is_loaded_onto_the_evaluation_device(tiny_model_dir, tmp_path) -> None:
+    cfg = eval_cfg(max_new_tokens=4, device="cpu")
+    cfg.student.model = str(tiny_model_dir)
+    student, _ = ev.load_model_for_eval(str(tiny_model_dir), cfg.student, "cpu")
+    assert student.device == torch.device("cpu")
+    metrics = evaluate_model(str(tiny_model_dir), HandTask(hand_examples(2)), cfg, tmp_path / "ev", "student")
+    assert metrics["device"] == "cpu"
