@@ -107,11 +107,11 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise EvaluationError(f"eval.device '{name}': use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise EvaluationError(f"eval.device '{name}': use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise EvaluationError(f"eval.device '{name}': no CUDA device is visible; use 'auto' or 'cpu'")
-    if device.type not in ("cpu", "cuda"):
-        raise EvaluationError(f"eval.device '{name}': use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     return device
 
 
@@ -375,7 +375,7 @@ def evaluate_model(
         "prompt_style": prompt_style,
         "chat_template": chat,
         "backend": backend.name,
-        "device": "vllm" if cfg.eval.backend == "vllm" else str(student.device),
+        "device": None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
         "batch_size": cfg.eval.batch_size,
         "max_new_tokens": cfg.eval.max_new_tokens,
         "max_examples": cfg.eval.max_examples,
