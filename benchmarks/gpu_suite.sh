@@ -35,7 +35,7 @@ $py -c "import torch; assert torch.cuda.is_available()" 2>/dev/null || { echo "g
 '| transformers', transformers.__version__, '| peft', peft.__version__, '| accelerate', accelerate.__version__)"
 } 2>&1 | tee "$logs/env.txt"
 
-step tests_gpu.log 240 $py -m pytest -q -m gpu tests/test_gpu.py
+step tests_gpu.log 240 $py -m pytest -q -m gpu tests
 for precision in no bf16; do
     for batch in 8 32; do
         step bench_train.log 120 $py benchmarks/bench_train_step.py --model "$model" --device cuda \
