@@ -170,3 +170,30 @@ def test_killed_mid_training_resumes(tiny_model_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in
              (out / "train" / "prada-seed0" / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 41)), "each step is logged exactly once after a resume"
+
+
+def test_each_model_is_loaded_once_for_all_its_evaluations_and_features(tiny_model_dir, tmp_path, monkeypatch):
+    """Two methods with a step snapshot each, two tasks, features: one load per model and snapshot."""
+    from collections import Counter
+
+    from prada.evaluation import evaluate as ev
+
+    loads: Counter[str] = Counter()
+    real = ev.load_model_for_eval
+
+    def counting(model_ref, *args, **kwargs):
+        loads[str(model_ref)] += 1
+        return real(model_ref, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "load_model_for_eval", counting)
+    cfg = load_config(QUICKSTART, shrunk_overrides(tiny_model_dir, tmp_path / "run", **{"eval.zero_shot_baseline": "true"}))
+    root = run_experiment(cfg, report=False)
+    trained = {str(root / "train" / f"{m}-seed0" / "final") for m in ("ft_cot", "prada")}
+    snapshots = {str(root / "train" / f"{m}-seed0" / "snapshots" / "step-2") for m in ("ft_cot", "prada")}
+    assert set(loads) == trained | snapshots | {str(tiny_model_dir)}
+    assert all(n == 1 for n in loads.values()), loads
+    for name in ("ft_cot-seed0", "prada-seed0"):  # every output of a model came from that one load
+        assert (root / "features" / f"{name}.npz").is_file()
+        for task in ("synth_coin_flip", "synth_coin_flip_long"):
+            assert json.loads((root / "eval" / name / task / "metrics.json").read_text())["model"] == \
+                str(root / "train" / name / "final")

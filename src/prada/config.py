@@ -200,7 +200,12 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
     max_grad_norm: float = 1.0
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    """``auto``: ``bf16`` where the hardware multiplies bf16 natively (CPUs with AMX-BF16 or
+    AVX512-BF16, bf16-capable CUDA GPUs), ``no`` (fp32) elsewhere; the choice is printed and recorded
+    in ``summary.json``. ``bf16``/``fp16``: forward and backward in that format, master weights,
+    optimizer state and the domain classifier in fp32. ``no``: everything in fp32 (the precision of
+    the results committed before ``auto`` existed)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: ~40% less peak memory for ~20% more time."""
     save_every: int = 0
@@ -231,6 +236,10 @@ class EvalConfig:
     """Evaluate the source and every target (``all``), or the source only (``source``): a
     hyper-parameter sweep on the source's ``val`` split must not look at the targets."""
     backend: Literal["hf", "vllm"] = "hf"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """The weights' format while generating and extracting features: ``auto`` is ``bfloat16``
+    where the hardware multiplies bf16 natively (as ``train.mixed_precision: auto``), else
+    ``float32``. Greedy answers in bf16 differ from fp32 on a few questions (near-ties)."""
     device: str = "auto"
     """Where the ``hf`` backend generates and features are extracted: ``auto`` (this process's
     CUDA GPU when one is visible, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -485,10 +494,17 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32"}
+"""What a key added after a config was saved meant before it existed: a run directory made then
+is compared as if it had this value (its evaluations ran in fp32)."""
+
+
 def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterable[str]) -> list[str]:
     """``key: old -> new`` for every dotted key that differs between a saved config and ``cfg``,
-    skipping keys under any prefix in ``mutable`` (e.g. ``"report"`` covers ``report.*``)."""
+    skipping keys under any prefix in ``mutable`` (e.g. ``"report"`` covers ``report.*``). A key the
+    saved config lacks takes its ``LEGACY_VALUES`` entry, if any."""
     old, new = _flatten(saved), _flatten(to_dict(cfg))
+    old = {**{k: v for k, v in LEGACY_VALUES.items() if k not in old}, **old}
     keys = sorted(k for k in set(old) | set(new)
                   if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]

@@ -144,30 +144,33 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
                 step = int(snapshot.name.split("-")[1])
                 jobs.append(ModelJob(f"{name}@step-{step}", str(snapshot), prompt_style_for(method), step))
 
-    # 3. Evaluation ----------------------------------------------------------------------------
+    # 3-4. Evaluation and features, each model loaded once for all of its outputs ----------------
     from prada.evaluation import evaluate_model, extract_features
+    from prada.evaluation.evaluate import load_model_for_eval
 
+    feature_examples = _feature_examples(cfg, eval_tasks, data_dir) if want_features else {}
     for job in jobs:
         # Snapshots only feed the accuracy-vs-step curves, which are about the targets.
-        tasks = eval_targets if job.step is not None else eval_tasks
+        tasks = [t for t in (eval_targets if job.step is not None else eval_tasks)
+                 if not (paths.eval_dir(job.name, t.name) / "metrics.json").exists()]
+        features_out = paths.features_file(job.name)
+        wants_features = (want_features and job.step is None and job.name != ZERO_SHOT_MODEL
+                          and not features_out.exists())
+        if not tasks and not wants_features:
+            continue
+        model: Any = job.model_ref
+        info: dict[str, Any] | None = None
+        if cfg.eval.backend != "vllm":  # vLLM loads its own copy per evaluation
+            model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
         for task in tasks:
-            out = paths.eval_dir(job.name, task.name)
-            if (out / "metrics.json").exists():
-                continue
             console.print(f"evaluate {job.name} on {task.name}")
-            evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style)
-
-    # 4. Features for t-SNE and proxy A-distance -----------------------------------------------
-    if want_features:
-        feature_examples = _feature_examples(cfg, eval_tasks, data_dir)
-        for job in jobs:
-            if job.step is not None or job.name == ZERO_SHOT_MODEL:
-                continue
-            out = paths.features_file(job.name)
-            if out.exists():
-                continue
+            evaluate_model(model, task, cfg, paths.eval_dir(job.name, task.name), prompt_style=job.prompt_style,
+                           model_name=job.model_ref, model_info=info)
+        if wants_features:
             console.print(f"features {job.name}")
-            extract_features(job.model_ref, feature_examples, cfg, out_path=out)
+            extract_features(model if info is not None else job.model_ref, feature_examples, cfg,
+                             out_path=features_out)
+        del model
 
     # 5. Report ---------------------------------------------------------------------------------
     if report:

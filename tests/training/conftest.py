@@ -62,6 +62,10 @@ def make_cfg(tiny_model_dir: Path):
             "train.max_steps=3",
             "train.lr=1e-3",
             "train.warmup_ratio=0.0",
+            # The exact fp32 reference path: the tests compare weights and losses bit for bit or
+            # near it. The bf16 fast path has its own tests (test_precision.py).
+            "train.mixed_precision=no",
+            "eval.dtype=float32",
         ]
         return load_config(None, [*base, *overrides])
 

@@ -116,17 +116,24 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_model_for_eval(
-    model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto"
+    model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto", dtype: str = "float32"
 ) -> tuple[Any, dict[str, Any]]:
     """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id,
-    on ``device`` (an ``eval.device`` value).
+    on ``device`` (an ``eval.device`` value), its language model's weights in ``dtype`` (an
+    ``eval.dtype`` value; a prompt encoder stays fp32 and casts its output).
 
-    ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model). A path that
-    does not exist, or a folder that is neither a checkpoint nor a model, is an ``EvaluationError``.
+    ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model) and the
+    resolved ``dtype``. A path that does not exist, or a folder that is neither a checkpoint nor a
+    model, is an ``EvaluationError``.
     """
+    from prada.hardware import TORCH_DTYPES, resolve_eval_dtype
+
     target = resolve_device(device)  # a bad value fails before the model is read
+    resolved = resolve_eval_dtype(dtype, target)
     student, info = _load_model(model_ref, student_cfg)
-    return student.to(target), info
+    student = student.to(target)
+    student.causal_lm.to(TORCH_DTYPES[resolved])
+    return student, {**info, "dtype": resolved}
 
 
 def _load_model(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any, dict[str, Any]]:
@@ -155,6 +162,11 @@ def _load_model(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any,
     ):  # a local path that does not exist (a hub id is "org/name", without a local parent folder)
         raise EvaluationError(f"{ref}: checkpoint or model folder not found")
     return load_student(ref, student_cfg), {"method": None, "step": None, "checkpoint": False, "meta": None}
+
+
+def _weights_dtype(student: Any) -> str:
+    """``"float32"``, ``"bfloat16"``, ... of the language model's weights."""
+    return str(student.causal_lm.get_input_embeddings().weight.dtype).removeprefix("torch.")
 
 
 def _choices_letters(example: Example, task: Any = None) -> str | None:
@@ -319,7 +331,7 @@ def evaluate_model(
 
     To score one model on several tasks without reloading it, load it once and pass it in::
 
-        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device)
+        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
         for task in tasks:
             evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
     """
@@ -345,7 +357,7 @@ def evaluate_model(
     else:
         # vLLM generates on its own GPU copy; the student is then only read for its format and prompts.
         device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
-        student, info = load_model_for_eval(model_ref, cfg.student, device)
+        student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype)
         ref_text = str(model_ref)
     chat = bool(student.student_cfg.chat_template) if prompt_style != "zero_shot_cot" else bool(cfg.student.chat_template)
     if prompt_style == "zero_shot_cot" and getattr(student, "num_virtual_tokens", 0):
@@ -376,6 +388,7 @@ def evaluate_model(
         "chat_template": chat,
         "backend": backend.name,
         "device": None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
+        "dtype": None if cfg.eval.backend == "vllm" else _weights_dtype(student),
         "batch_size": cfg.eval.batch_size,
         "max_new_tokens": cfg.eval.max_new_tokens,
         "max_examples": cfg.eval.max_examples,

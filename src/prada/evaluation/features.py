@@ -75,7 +75,7 @@ def extract_features(
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
         student = model_ref
     else:
-        student, _ = load_model_for_eval(model_ref, cfg.student, cfg.eval.device)
+        student, _ = load_model_for_eval(model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
     was_training = student.training
     student.eval()
     try:

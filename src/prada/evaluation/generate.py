@@ -7,10 +7,12 @@
   similar length and little left padding; results are put back in the input order;
 - each batch is LEFT-padded and run through one prefill pass (virtual P-Tuning tokens, when the
   student has a prompt encoder, are prepended as embeddings; positions follow the attention mask,
-  so padding does not shift them); then one token per step is decoded from the KV cache;
+  so padding does not shift them); then one token per step is decoded from the KV cache, which
+  appends in place (``prada.evaluation.kv_cache``: no per-step copy of the whole cache);
 - a row stops at an EOS id, at a stop pattern (e.g. Fine-tune-CoT's ``END``) found in the tail of
-  its decoded text, or after ``max_new_tokens``; finished rows are **removed from the batch and
-  from the KV cache** (``Cache.batch_select_indices``), so they cost nothing further while the
+  its decoded text (decoded only after a token that can end a pattern, ``stop_candidates``), or
+  after ``max_new_tokens``; finished rows are **removed from the batch and from the KV cache**
+  (``Cache.batch_select_indices``) in groups (``COMPACT_FRACTION``), so they cost little while the
   others continue.
 
 Greedy decoding is deterministic: a prompt's output does not depend on its batch (up to float
@@ -23,11 +25,14 @@ import inspect
 import logging
 import re
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from prada.evaluation.kv_cache import make_decoding_cache
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +80,6 @@ def _returned_cache(out: Any) -> Any:
     return cache if cache is not None else out.past_key_values
 
 
-def _make_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    try:
-        return DynamicCache(config=model.config)
-    except (TypeError, AttributeError):  # a config without get_text_config (remote code, test fakes)
-        return DynamicCache()
-
-
 def _compile_stop(stop: str | Sequence[str] | None) -> re.Pattern[str] | None:
     """A regex for stop patterns. ``"END"``-like words match as whole words (``\\bEND\\b``)."""
     if not stop:
@@ -91,6 +87,36 @@ def _compile_stop(stop: str | Sequence[str] | None) -> re.Pattern[str] | None:
     items = [stop] if isinstance(stop, str) else list(stop)
     parts = [rf"\b{re.escape(s)}\b" if s.isalnum() else re.escape(s) for s in items]
     return re.compile("|".join(parts))
+
+
+_STOP_CANDIDATES: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], torch.Tensor]] = weakref.WeakKeyDictionary()
+
+
+def stop_candidates(tokenizer: Any, stop: Sequence[str]) -> torch.Tensor:
+    """``(V,)`` bool: the token ids after which a stop pattern may have just been completed.
+
+    A pattern can only end with a token whose text holds the pattern's last character (or an
+    incomplete UTF-8 piece, which may be part of it). After any other token the tail text cannot
+    newly match, so the decoder skips decoding it: one table lookup per step instead of one
+    ``tokenizer.decode`` per row. Computed once per tokenizer and stop set.
+    """
+    key = tuple(stop)
+    try:
+        per_tokenizer = _STOP_CANDIDATES.setdefault(tokenizer, {})
+    except TypeError:  # a tokenizer that cannot be weakly referenced: no caching
+        per_tokenizer = {}
+    if key not in per_tokenizer:
+        last_chars = {s[-1] for s in key if s}
+        pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=True)
+        per_tokenizer[key] = torch.tensor(
+            [any(c in piece for c in last_chars) or "\ufffd" in piece for piece in pieces], dtype=torch.bool
+        )
+    return per_tokenizer[key]
+
+
+COMPACT_FRACTION = 0.25
+"""Finished rows leave the batch (and the KV cache) once they are this share of it: removing a
+row copies the whole cache, so rows are dropped in groups rather than one by one."""
 
 
 @torch.no_grad()
@@ -103,27 +129,30 @@ def _decode_batch(
     pad_id: int,
     tokenizer: Any,
     stop_re: re.Pattern[str] | None,
+    stop_ids: torch.Tensor | None,
     compact: bool,
 ) -> list[Generation]:
     lm = student.causal_lm
     device = student.device
     b = len(rows)
     width = max(len(r) for r in rows)
+    n_virtual = getattr(student, "num_virtual_tokens", 0)
+    prompt_len = n_virtual + width
     input_ids = torch.full((b, width), pad_id, dtype=torch.long, device=device)  # (B, T) left-padded
-    mask = torch.zeros((b, width), dtype=torch.long, device=device)  # (B, T)
+    # The attention mask of every step, allocated once: step k reads its first prompt_len + k columns.
+    full_mask = torch.ones((b, prompt_len + max_new_tokens), dtype=torch.long, device=device)  # (B, V+T+N)
     for i, r in enumerate(rows):
         input_ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long, device=device)
-        mask[i, width - len(r):] = 1
+        full_mask[i, n_virtual: n_virtual + width - len(r)] = 0
     embeds = lm.get_input_embeddings()(input_ids)  # (B, T, D)
-    n_virtual = getattr(student, "num_virtual_tokens", 0)
     if n_virtual:
         virtual = student.virtual_token_embeddings(b)  # (B, V, D), at the far left as in training
         embeds = torch.cat([virtual, embeds], dim=1)  # (B, V+T, D)
-        mask = torch.cat([mask.new_ones((b, n_virtual)), mask], dim=1)  # (B, V+T)
+    mask = full_mask[:, :prompt_len]
     position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, V+T): follow the mask
     # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
     cache_kw = "cache" if _forward_accepts(lm, "cache") else "past_key_values"
-    cache = _make_cache(lm)
+    cache = make_decoding_cache(lm, prompt_len + max_new_tokens)
     extra = {"logits_to_keep": 1} if _forward_accepts(lm, "logits_to_keep") else {}
     out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
              use_cache=True, **{cache_kw: cache}, **extra)
@@ -133,24 +162,24 @@ def _decode_batch(
     can_compact = compact and hasattr(cache, "batch_select_indices")
 
     active = list(range(b))  # original row of each batch row
+    live = [True] * b  # per batch row: still generating
     generated: list[list[int]] = [[] for _ in range(b)]
     reasons = ["length"] * b
     texts: list[str | None] = [None] * b
-    finished = torch.zeros(b, dtype=torch.bool, device=device)  # used when not compacting
     for step in range(max_new_tokens):
         tokens = logits.argmax(dim=-1)  # (b,)
         tok_list = tokens.tolist()
-        done_now: list[int] = []
+        check = stop_ids[tokens.cpu()].tolist() if stop_ids is not None else [stop_re is not None] * len(tok_list)
         for i, row in enumerate(active):
-            if not can_compact and bool(finished[i]):
+            if not live[i]:
                 continue
             t = tok_list[i]
             if t in eos_ids:
                 reasons[row] = "eos"
-                done_now.append(i)
+                live[i] = False
                 continue
             generated[row].append(t)
-            if stop_re is not None:
+            if stop_re is not None and check[i]:
                 tail = tokenizer.decode(generated[row][-STOP_TAIL_TOKENS:], skip_special_tokens=True)
                 if stop_re.search(tail):
                     full = tokenizer.decode(generated[row], skip_special_tokens=True)
@@ -158,25 +187,19 @@ def _decode_batch(
                     if matches:  # the first match ends the text
                         texts[row] = full[: matches[0].end()]
                         reasons[row] = "stop"
-                        done_now.append(i)
-        if step == max_new_tokens - 1:
+                        live[i] = False
+        n_live = sum(live)
+        if n_live == 0 or step == max_new_tokens - 1:
             break
-        if can_compact:
-            if done_now:
-                dropped = set(done_now)
-                keep = [i for i in range(len(active)) if i not in dropped]
-                if not keep:
-                    break
-                idx = torch.tensor(keep, dtype=torch.long, device=device)
-                cache.batch_select_indices(idx)
-                mask, next_pos, tokens = mask[idx], next_pos[idx], tokens[idx]
-                active = [active[i] for i in keep]
-        else:
-            finished[done_now] = True
-            if bool(finished.all()):
-                break
-            tokens = tokens.masked_fill(finished, pad_id)
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)  # (b, L+1)
+        if can_compact and len(live) - n_live >= max(1, COMPACT_FRACTION * len(live)):
+            keep = [i for i, alive in enumerate(live) if alive]
+            idx = torch.tensor(keep, dtype=torch.long, device=device)
+            cache.batch_select_indices(idx)
+            full_mask, next_pos, tokens = full_mask[idx], next_pos[idx], tokens[idx]
+            active, live = [active[i] for i in keep], [True] * len(keep)
+        elif n_live < len(live):  # finished rows wait in the batch: feed them padding
+            tokens = tokens.masked_fill(~torch.tensor(live, device=device), pad_id)
+        mask = full_mask[:, : prompt_len + step + 1]  # (b, L+1)
         out = lm(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None],
                  use_cache=True, **{cache_kw: cache})
         cache = _returned_cache(out)
@@ -229,6 +252,10 @@ def greedy_generate(
         eos_set = {int(x) for x in eos_ids}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_set), 0)
     stop_re = _compile_stop(stop)
+    stop_ids = None
+    if stop_re is not None:
+        stop_list = [stop] if isinstance(stop, str) else list(stop or ())
+        stop_ids = stop_candidates(tokenizer, stop_list)
     order = list(range(len(prompts)))
     if sort_by_length:
         order.sort(key=lambda i: -len(prompts[i]))
@@ -244,7 +271,7 @@ def greedy_generate(
             if any(len(r) == 0 for r in rows):
                 raise ValueError("empty prompt")
             outs = _decode_batch(student, rows, max_new_tokens=max_new_tokens, eos_ids=eos_set, pad_id=pad_id,
-                                 tokenizer=tokenizer, stop_re=stop_re, compact=compact)
+                                 tokenizer=tokenizer, stop_re=stop_re, stop_ids=stop_ids, compact=compact)
             for i, g in zip(chunk, outs):
                 results[i] = g
             batches += 1

@@ -28,7 +28,7 @@ from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfi
 from prada.errors import ConfigError, EvaluationError
 from prada.io import read_json, replace_dir, write_json_atomic
 from prada.student.format import IGNORE_INDEX
-from prada.student.loss import token_cross_entropy
+from prada.student.loss import token_cross_entropy, weighted_linear_cross_entropy
 from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
 
 logger = logging.getLogger(__name__)
@@ -150,6 +150,9 @@ class Student(nn.Module):
             for p in model.parameters():
                 p.requires_grad_(False)
         self.backbone = model
+        self.fused_lm_loss = True
+        """Compute the LM loss with ``weighted_linear_cross_entropy`` when the head allows it
+        (training only); False keeps the reference chunked head."""
         self.prompt_encoder: nn.Module | None = None
         if prompt_encoder_cfg is not None:
             token_dim = self.causal_lm.get_input_embeddings().embedding_dim
@@ -228,6 +231,17 @@ class Student(nn.Module):
         ones = attention_mask.new_ones((b, self.num_virtual_tokens))  # (B, V)
         return torch.cat([virtual, embeds], dim=1), torch.cat([ones, attention_mask], dim=1)
 
+    def _plain_head_weight(self) -> torch.Tensor | None:
+        """The LM head's weight when logits are exactly ``hidden @ weight.T`` (a bias-free
+        ``nn.Linear``, no logit scaling or soft-capping), else None."""
+        lm = self.causal_lm
+        head = lm.get_output_embeddings()
+        if type(head) is not nn.Linear or head.bias is not None:
+            return None
+        if getattr(lm.config, "logits_scaling", None) or getattr(lm.config, "final_logit_softcapping", None):
+            return None
+        return head.weight
+
     def _lm_head(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM-head logits (…, V) in fp32, with the model's final logit scaling/soft-capping if any."""
         lm = self.causal_lm
@@ -269,14 +283,24 @@ class Student(nn.Module):
             shift_labels = labels[:, 1:]  # (B, T-1): token t predicts label t+1
             selected = shift_labels != IGNORE_INDEX  # (B, T-1)
             n_target = int(selected.sum())
-            # Logits only where there is a label, built in chunks (see prada.student.loss).
-            token_loss = token_cross_entropy(self._lm_head, hidden[:, :-1][selected], shift_labels[selected])  # (N,)
             rows = selected.nonzero()[:, 0]  # (N,)
-            sums = torch.zeros(labels.shape[0], device=hidden.device, dtype=torch.float32).index_add(0, rows, token_loss)
             counts = selected.sum(dim=1)  # (B,)
-            per_example = sums / counts.clamp(min=1)  # (B,)
             has = counts > 0
-            lm_loss = per_example[has].mean() if bool(has.any()) else sums.sum() * 0.0
+            label_hidden, label_ids = hidden[:, :-1][selected], shift_labels[selected]  # (N, D), (N,)
+            # Logits only where there is a label, built in chunks (see prada.student.loss).
+            head_weight = self._plain_head_weight() if torch.is_grad_enabled() and self.fused_lm_loss else None
+            if head_weight is not None and n_target > 0:
+                # mean over an example's tokens, then over the examples that have labels
+                token_weights = 1.0 / (counts[rows].float() * has.sum())  # (N,)
+                lm_loss, token_loss = weighted_linear_cross_entropy(label_hidden, head_weight, label_ids, token_weights)
+            else:
+                token_loss = token_cross_entropy(self._lm_head, label_hidden, label_ids)  # (N,)
+            sums = torch.zeros(labels.shape[0], device=hidden.device, dtype=torch.float32).index_add(0, rows, token_loss)
+            per_example = sums / counts.clamp(min=1)  # (B,)
+            if head_weight is None or n_target == 0:
+                lm_loss = per_example[has].mean() if bool(has.any()) else sums.sum() * 0.0
+            else:
+                per_example = per_example.detach()
 
         features = pool_features(hidden, question_mask, pooling) if question_mask is not None else None
         logits = self._lm_head(hidden) if return_logits else None  # (B, T, V)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
 from prada.config import RunConfig, config_changes, dump_yaml, to_dict
+from prada.hardware import describe, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from prada.training import checkpoint as ckpt
@@ -172,6 +174,18 @@ def param_groups(student, classifier: nn.Module | None, cfg: RunConfig) -> list[
     ]
 
 
+def make_optimizer(groups: list[dict[str, Any]], *, fused: bool) -> torch.optim.Optimizer:
+    """AdamW over ``groups``. ``fused``: one kernel per step for all parameters (fastest; differs
+    from the reference update in the last bit). Otherwise the multi-tensor ``foreach`` update,
+    bit-identical to the reference per-tensor loop."""
+    if fused:
+        try:
+            return torch.optim.AdamW(groups, fused=True)
+        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+            pass
+    return torch.optim.AdamW(groups, foreach=True)
+
+
 def make_scheduler(optimizer, cfg: RunConfig):
     from transformers import get_scheduler
 
@@ -282,12 +296,17 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # accelerate keeps one process-wide state and refuses a second Accelerator with another
     # mixed_precision; each run sets its own (the process group, kept in PartialState, stays).
     AcceleratorState._reset_state()
+    precision = resolve_mixed_precision(tc.mixed_precision, "cuda" if torch.cuda.is_available() and not multi_cpu else "cpu")
+    tune_allocator()
     accelerator = Accelerator(
         cpu=multi_cpu,
-        mixed_precision=tc.mixed_precision,
+        mixed_precision=precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     main = accelerator.is_main_process
+    if main:
+        print(f"precision: {precision} (train.mixed_precision={tc.mixed_precision}; {describe(accelerator.device)})",
+              file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
     clamp_max_length(cfg, spec, _context_length(student))
@@ -306,6 +325,10 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     latest = ckpt.latest_checkpoint(out_dir) if resume else None
     if latest is not None:
         state = ckpt.load_trainer_state(latest)
+        if state.get("precision", "no") != precision:
+            raise TrainingError(f"{latest}: the checkpoint trained in precision '{state.get('precision', 'no')}', "
+                                f"this machine resolves train.mixed_precision={tc.mixed_precision} to '{precision}'; "
+                                "set train.mixed_precision to the checkpoint's value to resume")
         if state["method"] != method or state["seed"] != seed:
             raise TrainingError(f"{latest}: checkpoint of {state['method']}/seed {state['seed']}, "
                                 f"not {method}/seed {seed}; use another out_dir or --no-resume")
@@ -316,8 +339,11 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                                 "these values, or start over with --no-resume (or another --out)")
         load_weights(trainee, latest)
         apply_memory_options(trainee.student, cfg)
+    # fp32 keeps the reference kernels (bit for bit the results measured before mixed precision);
+    # the fast path fuses the LM head with its loss and the AdamW update.
+    trainee.student.fused_lm_loss = precision != "no"
     groups = param_groups(trainee.student, trainee.classifier, cfg)
-    optimizer = torch.optim.AdamW(groups)
+    optimizer = make_optimizer(groups, fused=precision != "no")
     scheduler = make_scheduler(optimizer, cfg)
     if latest is not None:
         optimizer.load_state_dict(state["optimizer"])
@@ -407,6 +433,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
             state = {"method": method, "seed": seed, "config": to_dict(cfg), "step": done,
                      "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "data": batches.state_dict(),
+                     "precision": precision,
                      "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
             if main:
                 unwrapped = accelerator.unwrap_model(model)
@@ -432,7 +459,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         "examples": {"source": len(source), "source_questions": data.source_questions,
                      "targets": {k: len(v) for k, v in targets.items()}},
         "trainable_parameters": counts, "num_processes": accelerator.num_processes,
-        "device": accelerator.device.type, "mixed_precision": tc.mixed_precision,
+        "device": accelerator.device.type, "mixed_precision": precision,
+        "mixed_precision_requested": tc.mixed_precision,
         "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
         "resumed_from_step": start_step or None,
         "final": last,
