@@ -18,7 +18,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from prada.io import replace_dir
+from prada.io import make_temp_dir, replace_dir
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +71,7 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def write_dir_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
     """Call ``fill(tmp_dir)`` and rename ``tmp_dir`` to ``target`` (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp = make_temp_dir(target.parent, target.name)
     try:
         fill(tmp)
         for f in tmp.rglob("*"):
