@@ -31,6 +31,7 @@ from typing import Any
 
 from prada.errors import TeacherError
 from prada.io import JsonlAppender, iter_jsonl
+from prada.redact import redact_text
 from prada.teacher.backends.base import Prompt, Result, Sampling
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def result_record(result: Result, backend: str, model: str) -> dict[str, Any]:
         "usage": result.usage.to_dict(),
         "attempts": result.attempts,
         "latency_s": round(result.latency_s, 4),
-        "error": result.error,
+        "error": redact_text(result.error) if result.error else result.error,
         **({"meta": result.meta} if result.meta else {}),
         "time": round(time.time(), 3),
     }

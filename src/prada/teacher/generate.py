@@ -31,6 +31,7 @@ from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.io import write_json_atomic, write_jsonl_atomic
+from prada.redact import redact_values
 from prada.teacher.backends import BackendContext, Request, Result, Sampling, TeacherBackend, get_backend
 from prada.teacher.cache import TeacherCache, sample_key
 from prada.teacher.prompts import PromptBuilder, clean_rationale, load_few_shot_exemplars, normalise_rationale
@@ -298,7 +299,7 @@ def run_teacher_stage(
             "wall_s": round(time.perf_counter() - started, 3),
         },
         "files": {"corpus": str(out_dir / CORPUS_NAME), "cache": str(out_dir / CACHE_NAME)},
-        "teacher_config": asdict(tcfg),
+        "teacher_config": redact_values(asdict(tcfg)),  # no credential from a base_url
         "max_source_examples": cfg.data.max_source_examples,
     }
     write_json_atomic(out_dir / SUMMARY_NAME, summary)
