@@ -215,7 +215,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_cli_bad_input(tmp_path: Path) -> None:
     res = _teach("--backend", "gold", "--task", "no_such_task", "--out", str(tmp_path))
-    assert isinstance(res.exception, DataError) and "unknown task 'no_such_task'" in str(res.exception)
+    # A task name is checked when the config is built, before anything is written.
+    assert isinstance(res.exception, ConfigError) and "data.source: unknown task 'no_such_task'" in str(res.exception)
+    assert not any(tmp_path.iterdir())
     env_key = "PRADA_TEST_ABSENT_KEY"
     res = _teach("--backend", "openai", "--model", "m", "--task", "synth_last_letters",
                  "--out", str(tmp_path / "o"), f"teacher.api_key_env={env_key}")
