@@ -136,7 +136,7 @@ def _load_model(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any,
     path = Path(ref).expanduser()
     if is_checkpoint(path):
         meta = read_checkpoint_meta(path)
-        student = load_student(path)
+        student = load_student(path, student_cfg)  # trust_remote_code: the caller's, never the checkpoint's
         # The checkpoint keeps its training format; the question-length limit is the caller's to set.
         student.student_cfg = dataclasses.replace(student.student_cfg,
                                                   max_question_tokens=student_cfg.max_question_tokens)

@@ -245,7 +245,8 @@ def load_weights(trainee: Trainee, directory: Path) -> None:
     from prada.student.student import Student, load_extra_state
 
     device = trainee.student.device
-    trainee.student = Student.from_checkpoint(directory).to(device).train()
+    trust = trainee.student.student_cfg.trust_remote_code  # the user's config, never the checkpoint's
+    trainee.student = Student.from_checkpoint(directory, trust_remote_code=trust).to(device).train()
     if trainee.classifier is not None:
         trainee.classifier.load_state_dict(load_extra_state(directory, CLASSIFIER_STATE))
 
