@@ -22,8 +22,8 @@ from typing import Any
 
 from prada.config import CustomTaskConfig
 from prada.data.answers import normalise_answer
-from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
 from prada.data.example import AnswerType, Category, Example
+from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
 from prada.data.text import format_choices
 from prada.errors import DataError
 from prada.io import read_json
