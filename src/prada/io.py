@@ -32,6 +32,13 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
     ``tolerate_torn_tail`` a malformed *last* line that does not end in a newline (the signature of
     a write interrupted by a crash) is skipped with a warning instead.
     """
+    for _, record in iter_jsonl_numbered(path, tolerate_torn_tail=tolerate_torn_tail):
+        yield record
+
+
+def iter_jsonl_numbered(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each record of ``path`` (see ``iter_jsonl``), so that a reader
+    checking the records' fields can name the line of a bad one."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -53,7 +60,7 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
             raise DataError(f"{path}:{lineno}: malformed JSON ({e})") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        yield record
+        yield lineno, record
 
 
 def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
@@ -140,15 +147,25 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def check_dir_possible(path: str | Path) -> Path:
+    """Raise ``RunDirError`` when ``path`` or one of its parents is a file (so that ``path`` could
+    never be created as a folder); checks only, creates nothing. Call it before long work."""
+    path = Path(path)
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise RunDirError(f"{blocker}: is a file, but prada needs a folder there (for {path}); "
+                          "choose another output path or move the file away")
+    return path
+
+
 def ensure_dir(path: str | Path) -> Path:
     """``mkdir -p path``; a file in the way is a ``RunDirError`` naming it (not a traceback)."""
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
-        raise RunDirError(f"{blocker}: is a file, but prada needs a folder there (for {path}); "
-                          "choose another output path or move the file away") from None
+        check_dir_possible(path)
+        raise
     return path
 
 

@@ -238,18 +238,25 @@ def run_teacher_stage(
     examples.sort(key=lambda ex: natural_key(ex.id))
     if len({ex.id for ex in examples}) != len(examples):
         raise DataError(f"task '{task.name}': duplicate example ids in the {split} split")
-    _check_out_dir(out_dir)
-
     exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == "few_shot_cot" else ""
     builder = PromptBuilder(style=tcfg.prompt, trigger=task.trigger, chat=tcfg.chat, exemplars=exemplars)
     if backend is None:
         backend = get_backend(tcfg, BackendContext(task=task.name, trigger=task.trigger, data_dir=data_dir))
     samples = tcfg.samples
-    if backend.max_samples is not None and samples > backend.max_samples:
-        raise TeacherError(
-            f"teacher.backend={backend.name} gives {backend.max_samples} sample(s) per question, but "
-            f"teacher.samples={samples}; set teacher.samples={backend.max_samples} or use a live teacher"
-        )
+    try:
+        if backend.max_samples is not None and samples > backend.max_samples:
+            raise TeacherError(
+                f"teacher.backend={backend.name} gives {backend.max_samples} sample(s) per question, but "
+                f"teacher.samples={samples}; set teacher.samples={backend.max_samples} or use a live teacher"
+            )
+        # A backend may refuse questions it can never answer (gold: no rationale), before any write.
+        check_examples = getattr(backend, "check_examples", None)
+        if check_examples is not None:
+            check_examples(examples)
+        _check_out_dir(out_dir)
+    except BaseException:
+        backend.close()
+        raise
     plan = Plan(backend=backend.name, model=backend.model, builder=builder, tcfg=tcfg)
     max_n = max(1, min(backend.max_n, tcfg.samples)) if tcfg.use_n else 1
 
