@@ -321,9 +321,14 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     optimizer = torch.optim.AdamW(groups)
     scheduler = make_scheduler(optimizer, cfg)
     if latest is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["data"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            batches.load_state_dict(state["data"])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise TrainingError(f"{latest / ckpt.TRAINER_STATE}: does not fit this run ({type(e).__name__}: {e}); "
+                                "the data or the file changed since it was written: resume with the data it was "
+                                "made with, or start over with --no-resume") from None
         start_step, elapsed_before, tokens_before = state["step"], state["elapsed_s"], state["tokens"]
         last = state.get("last", {})
         logger.info("resuming %s from %s (step %d)", out_dir, latest, start_step)
