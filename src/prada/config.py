@@ -431,7 +431,7 @@ def _fraction(*, low_open: bool = False, high_open: bool = False, high: float = 
         ok_high = value < high if high_open else value <= high
         if ok_low and ok_high:
             return None
-        return f"must be in {'(' if low_open else '['}0, {high}{')' if high_open else ']'}"
+        return f"must be in {'(' if low_open else '['}0, {high:g}{')' if high_open else ']'}"
     return check
 
 
