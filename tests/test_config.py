@@ -201,6 +201,9 @@ def test_credentials_in_a_url_are_never_written_but_kept_for_requests(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(None, ["teacher.base_url=ftp://me:sk-live-123@host/v1", "data.targets=[addsub]"])
     assert "sk-live" not in str(e.value) and "ftp://host/v1" in str(e.value)
+    with pytest.raises(ConfigError) as e:  # a malformed URL: no scheme to anchor on
+        load_config(None, ["teacher.base_url=http//me:sk-live-123@host/v1", "data.targets=[addsub]"])
+    assert "sk-live" not in str(e.value) and "'http//host/v1' must start with http" in str(e.value)
 
 
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path):

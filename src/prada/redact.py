@@ -23,6 +23,9 @@ REDACTED = "***"
 
 # scheme://userinfo@ : everything up to the authority's last '@' goes (a password may hold an '@').
 _USERINFO_RE = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s]*@")
+# user:password@ without a (well-formed) scheme before it, e.g. in a malformed URL echoed by an
+# error message; only at the start of a token, so that the scan stays linear.
+_BARE_USERINFO_RE = re.compile(r"(?<![^\s/'\"(=])[^\s/'\"@:]++:[^\s/'\"@]++@")
 # ?name=value / &name=value; the value goes when the name says it holds a secret. (Two simple
 # patterns, not one with nested wildcards: linear time on any text.)
 _PARAM_RE = re.compile(r"(?P<name>[?&;][A-Za-z0-9_.\-]+=)(?P<value>[^&#;\s'\"]+)")
@@ -31,9 +34,10 @@ _SECRET_NAME_RE = re.compile(r"key|token|secret|passw|pwd|auth|sig|credential", 
 
 def redact_text(text: str) -> str:
     """``text`` with the credentials of every URL in it removed (see the module docstring)."""
-    if "://" not in text and "=" not in text:
+    if "@" not in text and "=" not in text:
         return text
     text = _USERINFO_RE.sub(lambda m: m.group("scheme"), text)
+    text = _BARE_USERINFO_RE.sub("", text)
     return _PARAM_RE.sub(
         lambda m: m.group("name") + REDACTED if _SECRET_NAME_RE.search(m.group("name")) else m.group(0), text
     )
