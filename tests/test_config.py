@@ -106,3 +106,118 @@ def test_scientific_notation_is_a_number_unless_quoted():
     assert parse_override('teacher.model="1e-3"') == ("teacher.model", "1e-3")
     assert parse_override("teacher.model=gpt-4o.mini") == ("teacher.model", "gpt-4o.mini")
     assert parse_override("student.model=nan") == ("student.model", "nan")
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("train.lr=-1e-4", "train.lr: -0.0001 must be > 0"),
+        ("train.lr=0", "train.lr: 0.0 must be > 0"),
+        ("train.warmup_ratio=5", "train.warmup_ratio: 5.0 must be in [0, 1] (a fraction of train.max_steps)"),
+        ("train.save_every=-1", "train.save_every: -1 must be >= 0"),
+        ("train.keep_checkpoints=-2", "train.keep_checkpoints: -2 must be >= 0"),
+        ("train.log_every=0", "train.log_every: 0 must be >= 1"),
+        ("train.max_grad_norm=.inf", "train.max_grad_norm: inf is not a finite number"),
+        ("teacher.max_rationale_tokens=-5", "teacher.max_rationale_tokens: -5 must be >= 1"),
+        ("teacher.temperature=.nan", "teacher.temperature: nan is not a finite number"),
+        ("teacher.top_p=0", "teacher.top_p: 0.0 must be in (0, 1]"),
+        ("teacher.concurrency=0", "teacher.concurrency: 0 must be >= 1"),
+        ("teacher.base_url=http//127.0.0.1:8000/v1", "teacher.base_url: 'http//127.0.0.1:8000/v1' must start with http"),
+        ("teacher.base_url=http://", "teacher.base_url: 'http://' has no host"),
+        ("teacher.base_url=http://h:port/v1", "has a malformed port"),
+        ("teacher.api_key_env=sk-abc123", "teacher.api_key_env: 'sk-abc123' is not an environment variable name"),
+        ("data.val_fraction=0.999", "data.val_fraction: 0.999 must be in [0, 0.5]"),
+        ("data.max_source_examples=0", "data.max_source_examples: 0 must be >= 1 (or null)"),
+        ("eval.batch_size=0", "eval.batch_size: 0 must be >= 1"),
+        ("eval.max_new_tokens=0", "eval.max_new_tokens: 0 must be >= 1"),
+        ("eval.split=tset", "eval.split: 'tset' is not one of ['train', 'val', 'test'] (did you mean 'test'?)"),
+        ("eval.split=val", "eval.split: 'val' needs data.val_fraction > 0"),
+        ("eval.device=gpu", "eval.device: 'gpu' is not one of auto, cpu, cuda, cuda:N"),
+        ("adversarial.classifier_dropout=1", "adversarial.classifier_dropout: 1.0 must be in [0, 1)"),
+        ("prompt_encoder.lr=-1", "prompt_encoder.lr: -1.0 must be > 0 (or null)"),
+        ("seeds=[0, -1]", "seeds: -1 must be in [0, 4294967296)"),
+        ("seeds=[1, 1]", "seeds: duplicate seeds"),
+        ("methods=[ft_cot, ft_cot]", "methods: duplicate methods"),
+        ("data.source=typo", "data.source: unknown task 'typo'"),
+        ("data.targets=[adsub]", "data.targets: unknown task 'adsub' (did you mean 'addsub'?)"),
+        ("output_dir=''", "output_dir: must not be empty"),
+    ],
+)
+def test_every_range_is_checked_when_the_config_is_built(override, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["data.targets=[addsub]", override])
+    message = str(e.value)
+    assert fragment in message, message
+    assert "\n" not in message  # one problem: one line
+
+
+def test_every_problem_is_reported_together_with_its_dotted_key():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.lr=-1", "eval.batch_size=0", "teacher.temperature=.nan", "data.targets=[addsub]"])
+    message = str(e.value)
+    assert message.startswith("config: 3 problems:")
+    for key in ("train.lr", "eval.batch_size", "teacher.temperature"):
+        assert f"\n  - {key}: " in message
+
+
+@pytest.mark.parametrize(
+    ("tasks", "fragment"),
+    [
+        ([{"name": "mine", "path": "a.jsonl"}, {"name": "mine", "path": "b.jsonl"}],
+         "data.custom_tasks[1].name: 'mine' is already the name of an earlier custom task"),
+        ([{"name": "../escape", "path": "a.jsonl"}], "data.custom_tasks[0].name: '../escape' is not a valid task name"),
+        ([{"name": "a/b", "path": "a.jsonl"}], "'a/b' is not a valid task name"),
+        ([{"name": "gsm8k", "path": "a.jsonl"}], "data.custom_tasks[0].name: 'gsm8k' is a built-in task"),
+        ([{"name": "mine", "path": ""}], "data.custom_tasks[0].path: must name a JSONL or JSON file"),
+        ([{"name": "mine", "path": "a.jsonl", "test_fraction": 1.0}], "data.custom_tasks[0].test_fraction: 1.0 must be in (0, 1)"),
+    ],
+)
+def test_custom_task_names_are_unique_identifiers(tasks, fragment):
+    with pytest.raises(ConfigError) as e:
+        config_from_dict({"methods": ["ft_cot"], "data": {"source": "synth_coin_flip", "custom_tasks": tasks}})
+    assert fragment in str(e.value)
+
+
+def test_a_custom_task_can_be_the_source_and_a_target():
+    cfg = config_from_dict({"data": {"source": "mine", "targets": ["yours"], "custom_tasks": [
+        {"name": "mine", "path": "a.jsonl"}, {"name": "yours", "path": "b.jsonl"}]}})
+    assert cfg.data.source == "mine"
+
+
+def test_credentials_in_a_url_are_never_written_but_kept_for_requests(tmp_path):
+    from prada.config import config_changes, to_dict
+
+    url = "https://me:sk-live-123@api.example.com/v1?api_key=sk-live-456&region=eu"
+    cfg = load_config(None, [f"teacher.base_url={url}", "data.targets=[addsub]"])
+    assert cfg.teacher.base_url == url  # the request side keeps it
+    written = dump_yaml(cfg)
+    assert "sk-live" not in written and "me:sk" not in written
+    assert "https://api.example.com/v1?api_key=***&region=eu" in written
+    assert to_dict(cfg)["teacher"]["base_url"] == "https://api.example.com/v1?api_key=***&region=eu"
+    # A run folder written with the redacted URL still matches the config that holds the key.
+    import yaml
+
+    assert config_changes(yaml.safe_load(written), cfg, mutable=()) == []
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["teacher.base_url=ftp://me:sk-live-123@host/v1", "data.targets=[addsub]"])
+    assert "sk-live" not in str(e.value) and "ftp://host/v1" in str(e.value)
+    with pytest.raises(ConfigError) as e:  # a malformed URL: no scheme to anchor on
+        load_config(None, ["teacher.base_url=http//me:sk-live-123@host/v1", "data.targets=[addsub]"])
+    assert "sk-live" not in str(e.value) and "'http//host/v1' must start with http" in str(e.value)
+
+
+def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"name: x\noutput_dir: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: not UTF-8 text \(byte 0xe9\)"):
+        load_raw(path)
+
+
+def test_every_shipped_config_is_valid():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paths = sorted(root.rglob("*.yaml"))
+    assert len(paths) >= 10
+    for path in paths:
+        load_config(path)

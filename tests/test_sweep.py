@@ -21,6 +21,15 @@ def test_parse_grid_is_the_cartesian_product_with_readable_folders():
     assert [p.slug for p in points] == ["lr_5e-5-lambda_max_0.1", "lr_1e-4-lambda_max_0.1"]
 
 
+def test_a_value_cannot_put_a_point_outside_the_sweep_folder(tmp_path):
+    points = parse_grid(["student.model=../../elsewhere,/models/a"])
+    assert [p.slug for p in points] == ["model_..-..-elsewhere", "model_-models-a"]
+    for p in points:
+        assert (tmp_path / p.slug).parent == tmp_path
+    with pytest.raises(ConfigError, match="two points would share a folder"):
+        parse_grid(["student.model=a/b,a\\b"])
+
+
 @pytest.mark.parametrize("bad", [["train.lr"], ["train.lr="], ["train.lr=1,1"], ["train.lr=1", "train.lr=2"], []])
 def test_parse_grid_rejects_malformed_params(bad):
     with pytest.raises(ConfigError):

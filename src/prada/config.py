@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 import types
@@ -24,6 +25,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from prada.errors import ConfigError
+from prada.redact import redact_text, redact_values
 
 METHODS = ("ft", "ft_cot", "ptuning_cot", "dann_cot", "prada")
 """Training methods. ``ft``: answer only; ``ft_cot``: Fine-tune-CoT; ``ptuning_cot``: + prompt
@@ -370,8 +372,27 @@ def _build(cls: type, raw: dict[str, Any], where: str, problems: list[str]) -> A
         return cls()
 
 
+T = typing.TypeVar("T")
+
+
+def section_from_dict(cls: type[T], raw: Any, where: str) -> T:
+    """One config section (e.g. ``StudentConfig``) from plain data, typed exactly like a config
+    file (unknown keys and wrong types are errors); for sections stored in files prada reads back,
+    such as a checkpoint's ``prada_checkpoint.json``. Raises ``ConfigError`` listing every problem.
+    """
+    problems: list[str] = []
+    section = _coerce(raw, cls, where, problems)
+    if problems:
+        raise ConfigError("; ".join(redact_text(p) for p in problems))
+    return section
+
+
 def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
-    """Build and validate a ``RunConfig``; every problem is reported in one ``ConfigError``."""
+    """Build and validate a ``RunConfig``; every problem is reported in one ``ConfigError``.
+
+    The types come first (a value of the wrong type is named with the type it needs), then
+    ``validate`` checks every range and every rule across fields.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -381,39 +402,270 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
     if not problems:
         problems.extend(validate(cfg))
     if problems:
+        problems = [redact_text(p) for p in problems]  # a value may be a URL with a key in it
+        if len(problems) == 1:
+            raise ConfigError(f"{source}: {problems[0]}")
         listing = "\n  - ".join(problems)
-        raise ConfigError(f"{source}: invalid config:\n  - {listing}")
+        raise ConfigError(f"{source}: {len(problems)} problems:\n  - {listing}")
     return cfg
 
 
+# --------------------------------------------------------------------------------------------
+# Validation: every range and every rule across fields, in one place
+# --------------------------------------------------------------------------------------------
+
+Check = typing.Callable[[Any], "str | None"]
+"""A range rule: ``None`` when the value is valid, else the valid range (``"must be > 0"``)."""
+
+
+def _at_least(low: float, *, optional: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        return None if value >= low else f"must be >= {low}" + (" (or null)" if optional else "")
+    return check
+
+
+def _above(low: float, *, optional: bool = False) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        return None if value > low else f"must be > {low}" + (" (or null)" if optional else "")
+    return check
+
+
+def _fraction(*, low_open: bool = False, high_open: bool = False, high: float = 1.0) -> Check:
+    def check(value: Any) -> str | None:
+        ok_low = value > 0 if low_open else value >= 0
+        ok_high = value < high if high_open else value <= high
+        if ok_low and ok_high:
+            return None
+        return f"must be in {'(' if low_open else '['}0, {high:g}{')' if high_open else ']'}"
+    return check
+
+
+_SEED = _at_least(0)
+_SEED_LIMIT = 2**32  # numpy's and torch's seeds are unsigned 32-bit
+
+_RANGES: dict[str, tuple[Check, str]] = {
+    # key: (rule, why / what the value means: shown with the problem)
+    "data.max_source_examples": (_at_least(1, optional=True), "null means all"),
+    "data.max_target_examples": (_at_least(1, optional=True), "null means all"),
+    "data.val_fraction": (_fraction(high=0.5),
+                          "0 means no validation split; above 0.5 it would be larger than what is trained on"),
+    "data.seed": (_SEED, ""),
+    "teacher.samples": (_at_least(1), ""),
+    "teacher.temperature": (_at_least(0), ""),
+    "teacher.top_p": (_fraction(low_open=True), ""),
+    "teacher.max_rationale_tokens": (_at_least(1), ""),
+    "teacher.max_answer_tokens": (_at_least(1), ""),
+    "teacher.concurrency": (_at_least(1), ""),
+    "teacher.request_timeout": (_above(0), "seconds"),
+    "teacher.max_retries": (_at_least(0), ""),
+    "teacher.backoff_base_s": (_at_least(0, optional=True), "seconds"),
+    "teacher.backoff_max_s": (_at_least(0, optional=True), "seconds"),
+    "teacher.batch_size": (_at_least(1), ""),
+    "teacher.price_per_1k_prompt_tokens": (_at_least(0), ""),
+    "teacher.price_per_1k_completion_tokens": (_at_least(0), ""),
+    "teacher.seed": (_SEED, ""),
+    "student.max_length": (_at_least(1), "tokens"),
+    "student.max_question_tokens": (_at_least(1), "tokens"),
+    "prompt_encoder.num_virtual_tokens": (_at_least(1), ""),
+    "prompt_encoder.hidden_size": (_at_least(1), ""),
+    "prompt_encoder.dropout": (_fraction(high_open=True), ""),
+    "prompt_encoder.lr": (_above(0, optional=True), "null means train.lr"),
+    "lora.r": (_at_least(1), ""),
+    "lora.alpha": (_at_least(1), ""),
+    "lora.dropout": (_fraction(high_open=True), ""),
+    "adversarial.lambda_max": (_at_least(0), ""),
+    "adversarial.gamma": (_at_least(0), ""),
+    "adversarial.classifier_hidden": (_at_least(1), ""),
+    "adversarial.classifier_dropout": (_fraction(high_open=True), ""),
+    "adversarial.classifier_lr": (_above(0, optional=True), "null means train.lr"),
+    "adversarial.domain_loss_weight": (_at_least(0), ""),
+    "adversarial.target_batch_size": (_at_least(1, optional=True), "null means train.batch_size"),
+    "train.lr": (_above(0), "a learning rate <= 0 does not descend the loss"),
+    "train.weight_decay": (_at_least(0), ""),
+    "train.batch_size": (_at_least(1), ""),
+    "train.grad_accum": (_at_least(1), ""),
+    "train.max_steps": (_at_least(1), ""),
+    "train.warmup_ratio": (_fraction(), "a fraction of train.max_steps"),
+    "train.max_grad_norm": (_at_least(0), "0 disables clipping"),
+    "train.save_every": (_at_least(0), "0 saves only at the end"),
+    "train.keep_checkpoints": (_at_least(0), "0 keeps every checkpoint"),
+    "train.log_every": (_at_least(1), ""),
+    "train.seed": (_SEED, ""),
+    "train.num_workers": (_at_least(0), ""),
+    "eval.batch_size": (_at_least(1), ""),
+    "eval.max_new_tokens": (_at_least(1), ""),
+    "eval.max_examples": (_at_least(1, optional=True), "null means the whole split"),
+    "eval.seed": (_SEED, ""),
+    "report.bootstrap_samples": (_at_least(1), ""),
+    "report.feature_examples": (_at_least(1), ""),
+}
+"""The range of every numeric field (floats must also be finite: checked for all of them)."""
+
+_NON_EMPTY = ("name", "output_dir", "teacher.model", "teacher.api_key_env", "student.model")
+_SPLITS = ("train", "val", "test")
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TASK_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
+"""What a custom task may be called: it names folders (``eval/MODEL/TASK``), so no ``/`` or ``..``."""
+
+
+def _value_at(cfg: RunConfig, dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not an http(s) endpoint, or None."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() for c in url):
+        return "contains whitespace"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    try:
+        host, _ = parts.hostname, parts.port  # .port raises on a malformed port
+    except ValueError:
+        return "has a malformed port"
+    return None if host else "has no host"
+
+
+def known_task_names(data: DataConfig) -> list[str]:
+    """Every task ``data`` can name: the 12 datasets, the synthetic tasks and its custom tasks."""
+    from prada.data.synthetic import SYNTHETIC_TASKS  # the registry imports this module
+    from prada.data.tasks import BUILTIN_TASKS
+
+    return [*BUILTIN_TASKS, *SYNTHETIC_TASKS, *(c.name for c in data.custom_tasks)]
+
+
 def validate(cfg: RunConfig) -> list[str]:
-    """Semantic checks that need more than one field."""
+    """Every rule a built config must satisfy: numeric ranges (``_RANGES``), finite floats,
+    non-empty names, URLs, task names, and the rules across fields. One message per problem, each
+    naming the dotted key, the offending value and the valid range or set.
+
+    ``config_from_dict`` (hence ``load_config``) runs it, so a config read from a file or built
+    from overrides is valid before any stage writes a file.
+    """
+    problems: list[str] = []
+    flat = _flatten(dataclasses.asdict(cfg))
+    non_finite = {k for k, v in flat.items() if isinstance(v, float) and not math.isfinite(v)}
+    problems += [f"{k}: {flat[k]} is not a finite number" for k in sorted(non_finite)]
+    for key, (check, why) in _RANGES.items():
+        value = _value_at(cfg, key)
+        if key in non_finite:
+            continue
+        rule = check(value)
+        if rule:
+            problems.append(f"{key}: {value!r} {rule}" + (f" ({why})" if why else ""))
+    for key in _NON_EMPTY:
+        if not str(_value_at(cfg, key)).strip():
+            problems.append(f"{key}: must not be empty")
+    problems += _check_grid(cfg)
+    problems += _check_teacher(cfg.teacher)
+    problems += _check_tasks(cfg.data)
+    problems += _check_eval(cfg)
+    modules = cfg.lora.target_modules
+    if not modules or (isinstance(modules, list) and not all(m.strip() for m in modules)):
+        problems.append(f"lora.target_modules: {cfg.lora.target_modules!r} must name modules "
+                        "(e.g. all-linear or [q_proj, v_proj])")
+    return problems
+
+
+def _check_grid(cfg: RunConfig) -> list[str]:
     problems = []
     for m in cfg.methods:
         if m not in METHODS:
             problems.append(f"methods: unknown method '{m}'{_closest(m, METHODS)}; valid: {list(METHODS)}")
     if not cfg.methods:
         problems.append("methods: at least one method is needed")
-    if cfg.data.source in cfg.data.targets:
-        problems.append(f"data.targets: the source task '{cfg.data.source}' cannot also be a target")
-    if len(set(cfg.data.targets)) != len(cfg.data.targets):
-        problems.append(f"data.targets: duplicate targets in {cfg.data.targets}")
+    if len(set(cfg.methods)) != len(cfg.methods):
+        problems.append(f"methods: duplicate methods in {cfg.methods}")
     if not cfg.data.targets and any(m in ("dann_cot", "prada") for m in cfg.methods):
         problems.append("data.targets: methods 'dann_cot'/'prada' need at least one target task")
-    if cfg.teacher.samples < 1:
-        problems.append("teacher.samples: must be >= 1")
-    if cfg.train.max_steps < 1:
-        problems.append("train.max_steps: must be >= 1")
-    if cfg.train.batch_size < 1 or cfg.train.grad_accum < 1:
-        problems.append("train.batch_size and train.grad_accum must be >= 1")
-    if not 0.0 <= cfg.data.val_fraction < 1.0:
-        problems.append("data.val_fraction: must be in [0, 1)")
-    if cfg.adversarial.lambda_max < 0:
-        problems.append("adversarial.lambda_max: must be >= 0")
-    if cfg.prompt_encoder.num_virtual_tokens < 1:
-        problems.append("prompt_encoder.num_virtual_tokens: must be >= 1")
     if not cfg.seeds:
         problems.append("seeds: at least one seed is needed")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        problems.append(f"seeds: duplicate seeds in {cfg.seeds}")
+    problems += [f"seeds: {s} must be in [0, {_SEED_LIMIT})" for s in cfg.seeds if not 0 <= s < _SEED_LIMIT]
+    for key in ("data.seed", "teacher.seed", "train.seed", "eval.seed"):
+        if _value_at(cfg, key) >= _SEED_LIMIT:
+            problems.append(f"{key}: {_value_at(cfg, key)} must be < {_SEED_LIMIT}")
+    return problems
+
+
+def _check_teacher(t: TeacherConfig) -> list[str]:
+    problems = []
+    if t.base_url is not None:
+        why = _url_problem(t.base_url)
+        if why:
+            problems.append(f"teacher.base_url: {t.base_url!r} {why} (e.g. http://127.0.0.1:8000/v1)")
+    if t.api_key_env.strip() and not _ENV_NAME_RE.fullmatch(t.api_key_env):
+        problems.append(f"teacher.api_key_env: {t.api_key_env!r} is not an environment variable name "
+                        "(it names the variable that holds the key, e.g. OPENAI_API_KEY; never the key)")
+    if t.backoff_base_s is not None and t.backoff_max_s is not None and t.backoff_max_s < t.backoff_base_s:
+        problems.append(f"teacher.backoff_max_s: {t.backoff_max_s} must be >= teacher.backoff_base_s "
+                        f"({t.backoff_base_s})")
+    for key, value in (("teacher.replay_dir", t.replay_dir),):
+        if value is not None and not value.strip():
+            problems.append(f"{key}: must not be empty (null means the default)")
+    return problems
+
+
+def _check_tasks(data: DataConfig) -> list[str]:
+    problems = []
+    reserved = known_task_names(DataConfig())
+    seen: set[str] = set()
+    for i, task in enumerate(data.custom_tasks):
+        where = f"data.custom_tasks[{i}]"
+        if not TASK_NAME_RE.fullmatch(task.name):
+            problems.append(f"{where}.name: {task.name!r} is not a valid task name (a letter, then letters, "
+                            "digits, '_' or '-'; it names output folders)")
+        elif task.name in reserved:
+            problems.append(f"{where}.name: '{task.name}' is a built-in task; choose another name")
+        elif task.name in seen:
+            problems.append(f"{where}.name: '{task.name}' is already the name of an earlier custom task")
+        seen.add(task.name)
+        if not task.path.strip():
+            problems.append(f"{where}.path: must name a JSONL or JSON file")
+        if not 0 < task.test_fraction < 1:
+            problems.append(f"{where}.test_fraction: {task.test_fraction!r} must be in (0, 1)")
+        for key in ("question_field", "answer_field"):
+            if not getattr(task, key).strip():
+                problems.append(f"{where}.{key}: must not be empty")
+        for key in ("choices_field", "rationale_field"):
+            value = getattr(task, key)
+            if value is not None and not value.strip():
+                problems.append(f"{where}.{key}: must not be empty (null means none)")
+    valid = known_task_names(data)
+    for key, names in (("data.source", [data.source]), ("data.targets", data.targets)):
+        for name in names:
+            if name not in valid:
+                problems.append(f"{key}: unknown task '{name}'{_closest(name, valid)}; valid: {', '.join(valid)}")
+    if data.source in data.targets:
+        problems.append(f"data.targets: the source task '{data.source}' cannot also be a target")
+    if len(set(data.targets)) != len(data.targets):
+        problems.append(f"data.targets: duplicate targets in {data.targets}")
+    for key, value in (("data.data_dir", data.data_dir),):
+        if value is not None and not value.strip():
+            problems.append(f"{key}: must not be empty (null means $PRADA_DATA_DIR)")
+    return problems
+
+
+def _check_eval(cfg: RunConfig) -> list[str]:
+    problems = []
+    if cfg.eval.split not in _SPLITS:
+        problems.append(f"eval.split: '{cfg.eval.split}' is not one of {list(_SPLITS)}"
+                        f"{_closest(cfg.eval.split, _SPLITS)}")
+    elif cfg.eval.split == "val" and cfg.data.val_fraction <= 0:
+        problems.append("eval.split: 'val' needs data.val_fraction > 0 (it carves the val split)")
+    if not _DEVICE_RE.fullmatch(cfg.eval.device):
+        problems.append(f"eval.device: '{cfg.eval.device}' is not one of auto, cpu, cuda, cuda:N")
     return problems
 
 
@@ -458,8 +710,13 @@ def load_raw(path: str | Path | None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
+    data = path.read_bytes()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the file as "
+                          "UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -481,7 +738,9 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The config as plain data, for writing: credentials embedded in URLs (``teacher.base_url``)
+    are removed (``prada.redact``), so no file holds them; the ``RunConfig`` keeps them."""
+    return redact_values(dataclasses.asdict(cfg))
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -503,7 +762,7 @@ def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterab
     """``key: old -> new`` for every dotted key that differs between a saved config and ``cfg``,
     skipping keys under any prefix in ``mutable`` (e.g. ``"report"`` covers ``report.*``). A key the
     saved config lacks takes its ``LEGACY_VALUES`` entry, if any."""
-    old, new = _flatten(saved), _flatten(to_dict(cfg))
+    old, new = _flatten(redact_values(saved)), _flatten(to_dict(cfg))
     old = {**{k: v for k, v in LEGACY_VALUES.items() if k not in old}, **old}
     keys = sorted(k for k in set(old) | set(new)
                   if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable))

@@ -32,3 +32,7 @@ class EvaluationError(PradaError):
 
 class RunDirError(PradaError):
     """A run directory is incompatible with the requested config or is missing outputs."""
+
+
+class CheckpointError(RunDirError):
+    """A checkpoint or trainer state is damaged, incomplete, or would run code when loaded."""

@@ -4,6 +4,9 @@
   (a process killed mid-write) without hiding corruption elsewhere.
 - ``append_jsonl`` flushes and fsyncs, so a completed record survives a crash.
 - ``write_json_atomic`` writes to a temporary file and renames, so readers never see half a file.
+  Files are created like ``open(path, "w")`` would create them (0666 less the umask: usually 0644),
+  and temporary folders like ``mkdir`` (0777 less the umask), not ``tempfile``'s private 0600/0700:
+  results are meant to be shared.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from prada.errors import DataError
+from prada.errors import DataError, RunDirError
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,13 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
     ``tolerate_torn_tail`` a malformed *last* line that does not end in a newline (the signature of
     a write interrupted by a crash) is skipped with a warning instead.
     """
+    for _, record in iter_jsonl_numbered(path, tolerate_torn_tail=tolerate_torn_tail):
+        yield record
+
+
+def iter_jsonl_numbered(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` for each record of ``path`` (see ``iter_jsonl``), so that a reader
+    checking the records' fields can name the line of a bad one."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -50,7 +60,7 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
             raise DataError(f"{path}:{lineno}: malformed JSON ({e})") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
-        yield record
+        yield lineno, record
 
 
 def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> list[dict[str, Any]]:
@@ -63,8 +73,13 @@ def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                        "the file is damaged or not JSON") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{path}:{e.lineno}:{e.colno}: malformed JSON ({e.msg})") from None
 
@@ -95,7 +110,7 @@ class JsonlAppender:
 
     def __init__(self, path: str | Path, *, fsync: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.path.parent)
         if self.path.exists():
             _repair_torn_tail(self.path)
         self._f = self.path.open("a", encoding="utf-8")
@@ -132,11 +147,70 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write a file atomically (temp file in the same folder, fsync, rename)."""
+def check_dir_possible(path: str | Path) -> Path:
+    """Raise ``RunDirError`` when ``path`` or one of its parents is a file (so that ``path`` could
+    never be created as a folder); checks only, creates nothing. Call it before long work."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise RunDirError(f"{blocker}: is a file, but prada needs a folder there (for {path}); "
+                          "choose another output path or move the file away")
+    return path
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """``mkdir -p path``; a file in the way is a ``RunDirError`` naming it (not a traceback)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        check_dir_possible(path)
+        raise
+    return path
+
+
+_TEMP_NAME_ATTEMPTS = 100
+
+
+def _temp_sibling(parent: Path, name: str) -> Path:
+    return parent / f".{name}.{secrets.token_hex(6)}.tmp"
+
+
+def make_temp_dir(parent: str | Path, name: str) -> Path:
+    """A fresh hidden folder ``parent/.name.XXXX.tmp`` for an atomic write of ``parent/name``,
+    created with the permissions of a plain ``mkdir`` (the umask applies; not mkdtemp's 0700)."""
+    parent = ensure_dir(parent)
+    for _ in range(_TEMP_NAME_ATTEMPTS):
+        tmp = _temp_sibling(parent, name)
+        try:
+            tmp.mkdir(mode=0o777)
+            return tmp
+        except FileExistsError:
+            continue
+    raise RunDirError(f"{parent}: could not create a temporary folder for {name}")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a file atomically (temporary file in the same folder, fsync, rename).
+
+    The temporary file is opened with mode 0666 so that the umask alone decides its permissions,
+    as for any file the user creates (``tempfile.mkstemp`` would make it 0600).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise RunDirError(f"{path}: is a folder, but prada needs to write a file there; move it away "
+                          "or choose another output path")
+    parent = ensure_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(_TEMP_NAME_ATTEMPTS):
+        tmp = _temp_sibling(parent, path.name)
+        try:
+            fd = os.open(tmp, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise RunDirError(f"{parent}: could not create a temporary file for {path.name}")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -144,7 +218,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

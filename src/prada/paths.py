@@ -21,6 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prada.errors import RunDirError
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,20 @@ class RunPaths:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """A run folder's ``config.yaml``; a damaged one is a ``RunDirError`` naming it and what to do."""
+    fix = ("it records the config that made this run folder: restore it (each train/*/config.yaml holds a "
+           "copy), or use a new output_dir")
+    try:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RunDirError(f"{path}: not UTF-8 text (offset {e.start}); {fix}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise RunDirError(f"{where}: malformed YAML ({getattr(e, 'problem', None) or 'unreadable'}); {fix}") from None
+    if not isinstance(raw, dict):
+        raise RunDirError(f"{path}: expected a mapping of config sections, got {type(raw).__name__}; {fix}")
+    return raw

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.io import read_json, write_text_atomic
-from prada.paths import RunPaths
+from prada.paths import RunPaths, read_run_config
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -62,6 +61,43 @@ def check_compatible(saved: dict[str, Any], cfg: RunConfig, config_path: Path) -
         )
 
 
+# JSON files of a run folder that later stages read, and what to do when one is damaged.
+_RUN_JSON = (
+    ("teacher/summary.json", "delete it and run the same command again: the teacher rebuilds it from its "
+                             "request cache without asking the teacher again"),
+    ("train/*/summary.json", "delete that training folder's final/ and summary.json and run the same command "
+                             "again: training resumes from its last checkpoint"),
+    ("eval/*/*/metrics.json", "delete it and run the same command again to re-evaluate that model"),
+)
+
+
+def check_run_dir(paths: RunPaths, cfg: RunConfig) -> None:
+    """Refuse, before anything is written, a run folder that holds outputs of another config or a
+    damaged file (one error naming the file and what to do)."""
+    if paths.root.exists() and not paths.root.is_dir():
+        raise RunDirError(f"{paths.root}: output_dir is a file, not a folder; choose another output_dir")
+    if not paths.config.exists():
+        return
+    if not _has_outputs(paths):
+        # A config.yaml without outputs (an invocation refused before any stage wrote a file):
+        # nothing would be overwritten, so another config may take the folder over.
+        return
+    check_compatible(read_run_config(paths.config), cfg, paths.config)
+    for pattern, fix in _RUN_JSON:
+        for path in sorted(paths.root.glob(pattern)):
+            try:
+                content = read_json(path)
+            except DataError as e:
+                raise RunDirError(f"{e}; {fix}") from None
+            if not isinstance(content, dict):
+                raise RunDirError(f"{path}: expected a JSON object, got {type(content).__name__}; {fix}")
+
+
+def _has_outputs(paths: RunPaths) -> bool:
+    """Whether any file besides config.yaml is in the run folder."""
+    return any(p.is_file() and p != paths.config for p in paths.root.rglob("*"))
+
+
 @dataclass(frozen=True)
 class ModelJob:
     """One model to evaluate: the untrained base, a trained student or one of its snapshots."""
@@ -81,11 +117,8 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     from prada.data import get_task
 
     paths = RunPaths(Path(cfg.output_dir))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    if paths.config.exists():
-        check_compatible(yaml.safe_load(paths.config.read_text()) or {}, cfg, paths.config)
-    write_text_atomic(paths.config, dump_yaml(cfg))
-
+    # -- 0. Every check before the first write: a refused invocation leaves the folder as it was --
+    check_run_dir(paths, cfg)
     data_dir = cfg.resolved_data_dir()
     source = get_task(cfg.data.source, cfg.data)
     targets = [get_task(t, cfg.data) for t in cfg.data.targets]
@@ -98,6 +131,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
         task.load(cfg.eval.split, data_dir)
     for task in [source, *targets]:
         task.load("train", data_dir)
+    write_text_atomic(paths.config, dump_yaml(cfg))
 
     started = time.perf_counter()
 
@@ -254,7 +288,11 @@ def print_summary(paths: RunPaths, cfg: RunConfig, jobs: list[ModelJob], task_na
             metrics_path = paths.eval_dir(job.name, name) / "metrics.json"
             if metrics_path.exists():
                 m = read_json(metrics_path)
-                row.append(f"{100 * m['accuracy']:.1f} ({m['correct']}/{m['n']})")
+                try:
+                    row.append(f"{100 * float(m['accuracy']):.1f} ({int(m['correct'])}/{int(m['n'])})")
+                except (KeyError, TypeError, ValueError):
+                    raise RunDirError(f"{metrics_path}: lacks accuracy/correct/n; delete it and run the same "
+                                      "command again to re-evaluate that model") from None
             else:
                 row.append("-")
         table.add_row(*row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,9 @@ console = Console()
 SWEEP_HEADER = ["point", "method", "seeds", "n", "val accuracy (%)", "best"]
 
 
+_SLUG_UNSAFE = re.compile(r"[/\\\x00]")
+
+
 @dataclass(frozen=True)
 class SweepPoint:
     """One assignment of the swept keys, e.g. ``{"train.lr": "5e-5"}`` (values as typed)."""
@@ -42,8 +46,9 @@ class SweepPoint:
 
     @property
     def slug(self) -> str:
-        """Folder name of the point: ``lr_5e-5`` for ``train.lr=5e-5``."""
-        return "-".join(f"{key.rsplit('.', 1)[-1]}_{value}" for key, value in self.values)
+        """Folder name of the point: ``lr_5e-5`` for ``train.lr=5e-5``. A character that could leave
+        the sweep's folder (``/``, ``\\``) becomes ``-``: ``model_-models-a`` for ``/models/a``."""
+        return "-".join(f"{key.rsplit('.', 1)[-1]}_{_SLUG_UNSAFE.sub('-', value)}" for key, value in self.values)
 
     @property
     def label(self) -> str:
@@ -66,7 +71,12 @@ def parse_grid(params: list[str]) -> list[SweepPoint]:
     keys = [axis[0][0] for axis in axes]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"prada sweep: a key is swept twice in {keys}")
-    return [SweepPoint(tuple(combo)) for combo in itertools.product(*axes)]
+    points = [SweepPoint(tuple(combo)) for combo in itertools.product(*axes)]
+    slugs = [p.slug for p in points]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"prada sweep: two points would share a folder ({sorted(slugs)}); use values that "
+                          "differ in more than '/' or '\\'")
+    return points
 
 
 def point_config(config_path: Path, overrides: list[str], point: SweepPoint, root: Path) -> RunConfig:

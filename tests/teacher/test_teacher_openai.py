@@ -164,3 +164,16 @@ def test_loopback_urls() -> None:
     OpenAIBackend("m", base_url="http://[::1]:9/v1")
     with pytest.raises(TeacherError, match="OPENAI_API_KEY"):
         OpenAIBackend("m", base_url=None)
+
+
+def test_a_key_embedded_in_the_base_url_reaches_no_file(server: FakeOpenAIServer, arith_task: ArithTask,
+                                                        tmp_path: Path) -> None:
+    secret = "sk-embedded-7f3a"
+    with_key = server.base_url.replace("http://", f"http://me:{secret}@")
+    cfg = openai_cfg(with_key)
+    summary = run_teacher_stage(cfg, tmp_path, task=arith_task)
+    assert summary["complete"] and server.requests > 0  # the URL was used as given
+    assert summary["teacher_config"]["base_url"] == server.base_url
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(encoding="utf-8"), path

@@ -132,14 +132,16 @@ def test_gold_backend(tmp_path: Path, arith_task: ArithTask) -> None:
     assert all(r["prediction"] == r["answer"] and r["teacher"]["backend"] == "gold" for r in corpus)
 
 
-def test_gold_backend_without_rationales_reports_failures(tmp_path: Path) -> None:
+def test_gold_backend_refuses_questions_without_rationales_before_writing(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    task = ArithTask([replace(ex, rationale=None) for ex in arith_examples(3)])
-    s = run_teacher_stage(load_config(None, ["methods=[ft_cot]", "teacher.backend=gold"]), tmp_path, task=task)
-    assert s["kept"] == 0 and s["failed_samples"] == 3 and not s["complete"]
-    errors = [r for r in read_lines(tmp_path / "cache.jsonl") if r["status"] == "error"]
-    assert len(errors) == 3 and "no gold rationale" in errors[0]["error"]
+    # An empty rationale could never be filled in by a re-run: refused up front, not retried forever.
+    examples = arith_examples(4)
+    task = ArithTask([replace(ex, rationale=None if i % 2 else ex.rationale) for i, ex in enumerate(examples)])
+    with pytest.raises(TeacherError) as e:
+        run_teacher_stage(load_config(None, ["methods=[ft_cot]", "teacher.backend=gold"]), tmp_path / "t", task=task)
+    assert "2 of 4 questions have no gold rationale (arith/1, arith/3)" in str(e.value)
+    assert not (tmp_path / "t").exists()
 
 
 def test_synthetic_task_through_the_registry(tmp_path: Path) -> None:
@@ -215,7 +217,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_cli_bad_input(tmp_path: Path) -> None:
     res = _teach("--backend", "gold", "--task", "no_such_task", "--out", str(tmp_path))
-    assert isinstance(res.exception, DataError) and "unknown task 'no_such_task'" in str(res.exception)
+    # A task name is checked when the config is built, before anything is written.
+    assert isinstance(res.exception, ConfigError) and "data.source: unknown task 'no_such_task'" in str(res.exception)
+    assert not any(tmp_path.iterdir())
     env_key = "PRADA_TEST_ABSENT_KEY"
     res = _teach("--backend", "openai", "--model", "m", "--task", "synth_last_letters",
                  "--out", str(tmp_path / "o"), f"teacher.api_key_env={env_key}")

@@ -124,3 +124,24 @@ def test_retry_after_http_date() -> None:
     assert parse_retry_after({"retry-after": formatdate(1_000_030, usegmt=True)}, now=1_000_000) == pytest.approx(30)
     assert parse_retry_after({"retry-after": "garbage"}) is None
     assert parse_retry_after({"retry-after": "-5"}) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("record", "fragment"),
+    [
+        ({"status": "ok", "samples": [{"key": "k", "text": "t"}], "usage": {"prompt_tokens": "many"}},
+         "usage.prompt_tokens 'many' is not a token count"),
+        ({"status": "ok", "samples": [{"key": "k", "text": ["t"]}]}, "a sample's 'text' is list, not str"),
+        ({"status": "ok", "samples": ["k"]}, "'samples' must be a list of objects"),
+        ({"status": "ok", "samples": [], "usage": [1, 2]}, "'usage' must be an object"),
+        ({"status": "ok", "samples": [{"key": 5, "text": "t"}]}, "a sample's 'key' is int, not str"),
+    ],
+)
+def test_a_cache_record_with_a_wrongly_typed_field_names_its_line(tmp_path: Path, record, fragment) -> None:
+    path = tmp_path / "cache.jsonl"
+    good = {"v": 1, "status": "ok", "samples": [{"key": "a", "text": "x"}], "usage": {"prompt_tokens": 1}}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
+    with pytest.raises(TeacherError) as e:
+        TeacherCache(path)
+    message = str(e.value)
+    assert f"cache.jsonl:2: not a teacher cache record ({fragment})" in message and "delete that line" in message

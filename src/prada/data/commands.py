@@ -57,9 +57,12 @@ def _from_config(config: Path | None, data_dir: Path | None) -> tuple[DataConfig
     """The config's DataConfig, and the data dir: --data-dir > data.data_dir > $PRADA_DATA_DIR."""
     if config is None:
         return DataConfig(), data_dir
+    # The whole file is validated (one config, one set of rules), though only its data section is
+    # used; a file with only a data section names no methods, so the default grid's need for target
+    # tasks does not apply.
     raw = load_raw(config)
-    # Only the data section matters here; the other sections are validated by the stages using them.
-    cfg = config_from_dict({"methods": ["ft"], "data": raw.get("data") or {}}, source=str(config))
+    raw.setdefault("methods", ["ft"])
+    cfg = config_from_dict(raw, source=str(config))
     return cfg.data, data_dir if data_dir is not None else cfg.resolved_data_dir()
 
 

@@ -4,6 +4,11 @@ Each record needs a question and an answer (field names configurable); optional 
 ``{"A": text}`` or a list of option texts, appended to the question as ``Answer Choices: (A) ...``)
 and a gold rationale. Every problem names the file and line (JSONL) or item (JSON list).
 
+A dataset is untrusted input: every field must have its JSON type (the question a string, the
+answer a string or a number, the rationale a string or null, each option a string or a number),
+and a numeric answer is read exactly (``prada.data.number_format``: ``.5``, ``−5``, ``1/2``,
+``1e3``, ``1,000``, ``1,5`` ...) or refused with the reason, never rewritten into another number.
+
     {"question": "Tom has 3 apples and buys 4 more. How many now?", "answer": "7"}
     {"question": "Which is a fruit?", "choices": ["rock", "pear"], "answer": "B"}
 """
@@ -18,6 +23,7 @@ from typing import Any
 from prada.config import CustomTaskConfig
 from prada.data.answers import normalise_answer
 from prada.data.example import AnswerType, Category, Example
+from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
 from prada.data.text import format_choices
 from prada.errors import DataError
 from prada.io import read_json
@@ -57,18 +63,36 @@ def read_custom_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def _scalar_text(value: Any, where: str, field: str, what: str) -> str:
+    """A string field, or a number written as JSON (``7``, ``2.5``); anything else is refused."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise DataError(f"{where}: '{field}' must be {what}, got {type(value).__name__} {json.dumps(value)[:80]}")
+
+
 def _choices(value: Any, where: str, field: str) -> dict[str, str] | None:
     if value is None:
         return None
     if isinstance(value, dict):
-        choices = {str(k).strip().upper(): str(v).strip() for k, v in value.items()}
+        items = [(str(k).strip().upper(), v) for k, v in value.items()]
     elif isinstance(value, list):
         if len(value) > 26:
             raise DataError(f"{where}: '{field}' has {len(value)} options (at most 26)")
-        choices = {string.ascii_uppercase[i]: str(v).strip() for i, v in enumerate(value)}
+        items = list(zip(string.ascii_uppercase, value))
     else:
         raise DataError(f"{where}: '{field}' must be a dict {{\"A\": text}} or a list of texts")
+    choices = {key: _scalar_text(text, where, f"{field}.{key}", "a text") for key, text in items}
     return choices or None
+
+
+def _number_answer(raw_answer: str, where: str) -> str:
+    try:
+        return canonical_number(parse_exact_number(raw_answer))
+    except NumberFormatError as e:
+        raise DataError(f"{where}: answer {e}; write it as e.g. 1000, -2.5, 0.5, 1/2 or 1e3 "
+                        "(see docs/data.md, numeric answers)") from None
 
 
 def load_custom_examples(cfg: CustomTaskConfig, base_dir: Path | None = None) -> list[Example]:
@@ -90,8 +114,12 @@ def load_custom_examples(cfg: CustomTaskConfig, base_dir: Path | None = None) ->
         for need in (cfg.question_field, cfg.answer_field):
             if need not in rec or rec[need] is None or str(rec[need]).strip() == "":
                 raise DataError(f"{where}: missing field '{need}' (custom task '{cfg.name}')")
-        question = str(rec[cfg.question_field]).strip()
-        raw_answer = str(rec[cfg.answer_field]).strip()
+        if not isinstance(rec[cfg.question_field], str):
+            value = rec[cfg.question_field]
+            raise DataError(f"{where}: '{cfg.question_field}' must be a string, got {type(value).__name__} "
+                            f"{json.dumps(value)[:80]}")
+        question = rec[cfg.question_field].strip()
+        raw_answer = _scalar_text(rec[cfg.answer_field], where, cfg.answer_field, "a string or a number")
         choices = _choices(rec.get(cfg.choices_field), where, cfg.choices_field) if cfg.choices_field else None
         if choices:
             question = f"{question} {format_choices(choices)}"
@@ -105,11 +133,16 @@ def load_custom_examples(cfg: CustomTaskConfig, base_dir: Path | None = None) ->
                     raise DataError(f"{where}: answer {raw_answer!r} is neither a choice letter "
                                     f"{list(choices)} nor an option text")
                 answer = by_text[0]
+        elif answer_type is AnswerType.NUMBER:
+            answer = _number_answer(raw_answer, where)
         else:
             answer = raw_answer if answer_type is AnswerType.STRING else normalise_answer(raw_answer, answer_type)
             if answer is None or (answer_type is AnswerType.YES_NO and answer not in ("yes", "no")):
                 raise DataError(f"{where}: answer {raw_answer!r} is not a valid {answer_type.value} answer")
         rationale = rec.get(cfg.rationale_field) if cfg.rationale_field else None
+        if rationale is not None and not isinstance(rationale, str):
+            raise DataError(f"{where}: '{cfg.rationale_field}' must be a string or null, got "
+                            f"{type(rationale).__name__}")
         out.append(Example(
             id=f"{cfg.name}/{i}", dataset=cfg.name, category=category, answer_type=answer_type,
             question=question, answer=answer, choices=choices,

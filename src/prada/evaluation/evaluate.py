@@ -38,7 +38,7 @@ import torch
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
-from prada.io import read_json, write_json_atomic, write_jsonl_atomic
+from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def _load_model(model_ref: str | Path, student_cfg: StudentConfig) -> tuple[Any,
     path = Path(ref).expanduser()
     if is_checkpoint(path):
         meta = read_checkpoint_meta(path)
-        student = load_student(path)
+        student = load_student(path, student_cfg)  # trust_remote_code: the caller's, never the checkpoint's
         # The checkpoint keeps its training format; the question-length limit is the caller's to set.
         student.student_cfg = dataclasses.replace(student.student_cfg,
                                                   max_question_tokens=student_cfg.max_question_tokens)
@@ -335,7 +335,7 @@ def evaluate_model(
         for task in tasks:
             evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
     """
-    out_dir = Path(out_dir)
+    out_dir = check_dir_possible(Path(out_dir))  # a file in the way fails now, not after generating
     metrics_path = out_dir / "metrics.json"
     if metrics_path.is_file() and not force:
         logger.info("%s exists: evaluation skipped", metrics_path)

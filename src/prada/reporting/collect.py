@@ -26,6 +26,7 @@ import yaml
 from prada.config import ReportConfig
 from prada.errors import DataError, RunDirError
 from prada.io import read_json, read_jsonl
+from prada.paths import read_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +136,9 @@ class ReportData:
     report_cfg: ReportConfig = field(default_factory=ReportConfig)
     notes: list[str] = field(default_factory=list)
     """Human-readable remarks about missing or inconsistent pieces (shown in the report)."""
+    unreadable: list[str] = field(default_factory=list)
+    """``model (file: why)`` for every file that exists but cannot be read: the report is refused
+    rather than built without that model."""
 
     def note(self, text: str) -> None:
         logger.warning("report: %s", text)
@@ -164,12 +168,7 @@ def _read_config(run_dir: Path, data: ReportData, first: bool) -> None:
     if not path.is_file():
         data.note(f"{run_dir}: no config.yaml; source/target roles come from other run dirs or are unknown")
         return
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise RunDirError(f"{path}: malformed YAML ({e})") from None
-    if not isinstance(raw, dict):
-        raise RunDirError(f"{path}: the top level must be a mapping")
+    raw = read_run_config(path)
     data_section = raw.get("data") or {}
     source = data_section.get("source")
     targets = list(data_section.get("targets") or [])
@@ -209,10 +208,10 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
         try:
             metrics = read_json(metrics_path)
         except DataError as e:
-            data.note(f"skipping unreadable metrics: {e}")
+            data.unreadable.append(f"{model_dir} on {task} ({e})")
             continue
-        if not isinstance(metrics, dict) or not {"n", "correct", "accuracy"} <= metrics.keys():
-            data.note(f"{metrics_path}: lacks n/correct/accuracy; skipped")
+        if not _valid_metrics(metrics):
+            data.unreadable.append(f"{model_dir} on {task} ({metrics_path}: lacks numeric n/correct/accuracy)")
             continue
         key = (model_dir, task)
         if key in seen:
@@ -231,12 +230,23 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
         data.evals.append(EvalRecord(run_dir, parse_model_name(model_dir), task, metrics, ids, correct))
 
 
+def _valid_metrics(metrics: Any) -> bool:
+    if not isinstance(metrics, dict):
+        return False
+    values = [metrics.get(k) for k in ("n", "correct", "accuracy")]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and metrics["n"] > 0
+
+
 def _read_trains(run_dir: Path, data: ReportData) -> None:
     for log_path in sorted((run_dir / "train").glob("*/log.jsonl")):
         name = parse_model_name(log_path.parent.name)
-        log = read_jsonl(log_path, tolerate_torn_tail=True)
         summary_path = log_path.parent / "summary.json"
-        summary = read_json(summary_path) if summary_path.is_file() else None
+        try:
+            log = read_jsonl(log_path, tolerate_torn_tail=True)
+            summary = read_json(summary_path) if summary_path.is_file() else None
+        except DataError as e:
+            data.unreadable.append(f"{log_path.parent.name} (training log: {e})")
+            continue
         data.trains.append(TrainRecord(run_dir, name.method, name.seed, log, summary,
                                        _source_share(log_path.parent / "config.yaml")))
 
@@ -257,8 +267,8 @@ def _read_features(run_dir: Path, data: ReportData) -> None:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 feats = {k: np.asarray(npz[k]) for k in npz.files}
-        except (OSError, ValueError) as e:
-            data.note(f"{path}: unreadable features ({e}); skipped")
+        except Exception as e:  # noqa: BLE001 - a truncated zip, a bad header, a pickled array: all unreadable
+            data.unreadable.append(f"{path.stem} (features: {path}: {type(e).__name__}: {e})")
             continue
         data.features.append(FeatureRecord(run_dir, parse_model_name(path.stem), path, feats))
 
@@ -276,6 +286,14 @@ def collect(run_dirs: list[Path]) -> ReportData:
         _read_evals(run_dir, data, seen)
         _read_trains(run_dir, data)
         _read_features(run_dir, data)
+    if data.unreadable:
+        raise RunDirError(
+            f"could not read {len(data.unreadable)} model file(s): {'; '.join(data.unreadable)}. Restore or "
+            "delete them (prada run re-creates a deleted metrics.json, training log or features file), then "
+            "build the report again; nothing was written"
+        )
     if not data.evals:
-        data.note("no evaluations found (eval/*/*/metrics.json): the table is empty")
+        where = ", ".join(str(d) for d in data.run_dirs)
+        raise RunDirError(f"{where}: no evaluations to report (no eval/MODEL/TASK/metrics.json); is this a run "
+                          "directory? Run `prada run CONFIG.yaml` first, or pass the folder it wrote")
     return data

@@ -12,7 +12,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 
 from prada.config import StudentConfig
 from prada.errors import ConfigError
+from prada.io import make_temp_dir
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,7 @@ def smollm2_gguf_path() -> Path:
 def make_staging_dir(parent: Path, name: str) -> Path:
     """A fresh temporary folder in ``parent`` for an atomic write of ``parent/name`` (renamed into
     place when complete), with the permissions a plain ``mkdir`` would give (not mkdtemp's 0700)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.", suffix=".tmp"))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
-    return tmp
+    return make_temp_dir(parent, name)
 
 
 def _torch_dtype(name: str) -> Any:

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfig
-from prada.errors import ConfigError, EvaluationError
+from prada.errors import CheckpointError, ConfigError, DataError, EvaluationError, PradaError
 from prada.io import read_json, replace_dir, write_json_atomic
+from prada.student.checkpoint_meta import CheckpointSpec, parse_checkpoint_meta
 from prada.student.format import IGNORE_INDEX
 from prada.student.loss import token_cross_entropy, weighted_linear_cross_entropy
 from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
@@ -384,14 +385,30 @@ class Student(nn.Module):
         return path
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Student:
-        """Rebuild a student from ``save_checkpoint``'s directory (trainable as when it was saved)."""
+    def from_checkpoint(cls, path: str | Path, *, trust_remote_code: bool = False) -> Student:
+        """Rebuild a student from ``save_checkpoint``'s directory (trainable as when it was saved).
+
+        The folder is untrusted input: ``trust_remote_code`` comes from the caller (the user's
+        ``student.trust_remote_code``), never from the checkpoint's own files, and a damaged file is
+        a ``CheckpointError`` naming it.
+        """
         path = Path(path)
-        meta = read_checkpoint_meta(path)
-        student_cfg = StudentConfig(**meta["student"])
-        pe_cfg = PromptEncoderConfig(**meta["prompt_encoder"]) if meta.get("prompt_encoder") else None
-        lora_cfg = LoraConfig(**meta["lora"]) if meta.get("lora") else None
-        backbone: Backbone = meta["backbone"]
+        spec = parse_checkpoint_meta(read_checkpoint_meta(path), path, trust_remote_code=trust_remote_code)
+        try:
+            return cls._load_checkpoint(path, spec)
+        except PradaError as e:
+            raise CheckpointError(f"{path}: cannot load this checkpoint: {e}") from None
+        except Exception as e:  # noqa: BLE001 - a truncated safetensors file, a bad config.json, ...
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise CheckpointError(
+                f"{path}: cannot load this checkpoint ({type(e).__name__}: {first}); a file in it is damaged "
+                "or missing (an interrupted copy?). Copy it again, or delete it and re-run the command "
+                "that wrote it"
+            ) from None
+
+    @classmethod
+    def _load_checkpoint(cls, path: Path, spec: CheckpointSpec) -> Student:
+        student_cfg, backbone = spec.student, spec.backbone
         tokenizer = load_tokenizer(str(path / "tokenizer"), trust_remote_code=student_cfg.trust_remote_code)
         if backbone == "full":
             model = load_causal_lm(str(path / "backbone"), student_cfg)
@@ -405,7 +422,8 @@ class Student(nn.Module):
                 p.requires_grad_(False)
             model = PeftModel.from_pretrained(model, str(path / "lora"), is_trainable=True)
             already = True
-        student = cls(model, tokenizer, student_cfg, backbone, pe_cfg, lora_cfg, _lora_already_applied=already)
+        student = cls(model, tokenizer, student_cfg, backbone, spec.prompt_encoder, spec.lora,
+                      _lora_already_applied=already)
         if student.prompt_encoder is not None:
             state = load_extra_state(path, "prompt_encoder")
             student.prompt_encoder.load_state_dict(state)
@@ -422,31 +440,45 @@ def is_checkpoint(path: str | Path) -> bool:
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any]:
-    """``prada_checkpoint.json`` of a checkpoint (method, backbone, step, configs, extras)."""
+    """``prada_checkpoint.json`` of a checkpoint (method, backbone, step, configs, extras), unchecked
+    beyond its format (``Student.from_checkpoint`` checks every field)."""
     path = Path(path)
     if not is_checkpoint(path):
         raise EvaluationError(f"{path}: not a prada checkpoint (no {CHECKPOINT_FILE})")
-    meta = read_json(path / CHECKPOINT_FILE)
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise EvaluationError(f"{path}: checkpoint format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    try:
+        meta = read_json(path / CHECKPOINT_FILE)
+    except DataError as e:
+        raise CheckpointError(f"{e}; the checkpoint is damaged: copy it again, or delete it and re-run the "
+                              "command that wrote it") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise EvaluationError(f"{path}: checkpoint format {found!r}, expected {CHECKPOINT_FORMAT}")
     return meta
 
 
 def load_extra_state(path: str | Path, name: str) -> dict[str, torch.Tensor]:
     """A state dict saved beside the student, e.g. ``load_extra_state(ckpt, "domain_classifier")``."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     file = Path(path) / f"{name}.safetensors"
     if not file.is_file():
         raise EvaluationError(f"{path}: the checkpoint has no {file.name}")
-    return load_file(str(file))
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{file}: cannot read it ({e}); the file is damaged: copy the checkpoint again, "
+                              "or delete it and re-run the command that wrote it") from None
 
 
 def load_student(model_ref: str | Path, student_cfg: StudentConfig | None = None) -> Student:
     """A checkpoint directory -> ``Student.from_checkpoint``; anything else (alias, folder, hub id)
-    -> the plain model with a frozen backbone and no adapters (``student_cfg`` gives dtype etc.)."""
+    -> the plain model with a frozen backbone and no adapters (``student_cfg`` gives dtype etc.).
+
+    ``trust_remote_code`` is ``student_cfg``'s (the caller's), also for a checkpoint."""
+    trust = bool(student_cfg.trust_remote_code) if student_cfg is not None else False
     if is_checkpoint(model_ref):
-        return Student.from_checkpoint(model_ref)
+        return Student.from_checkpoint(model_ref, trust_remote_code=trust)
     cfg = dataclasses.replace(student_cfg or StudentConfig(), model=str(model_ref))
     return Student.build(cfg, backbone="frozen").eval()
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prada.errors import TeacherError
-from prada.io import JsonlAppender, iter_jsonl
+from prada.errors import DataError, TeacherError
+from prada.io import JsonlAppender, iter_jsonl_numbered
+from prada.redact import redact_text
 from prada.teacher.backends.base import Prompt, Result, Sampling
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,32 @@ class CachedSample:
     """The whole request record it came from (prompt, sampling, usage, ...)."""
 
 
+def record_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a cache line read back from disk (it may have been edited), or None."""
+    if record.get("status") not in ("ok", "error"):
+        return f"status {record.get('status')!r} is not 'ok' or 'error'"
+    samples = record.get("samples")
+    if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+        return "'samples' must be a list of objects"
+    for s in samples:
+        for key, types in (("key", (str,)), ("text", (str,)), ("finish_reason", (str, type(None))),
+                           ("sample_index", (int,)), ("seed", (int, type(None)))):
+            if key in s and (not isinstance(s[key], types) or isinstance(s[key], bool)):
+                return f"a sample's {key!r} is {type(s[key]).__name__}, not {' or '.join(t.__name__ for t in types)}"
+    usage = record.get("usage")
+    if usage is not None:
+        if not isinstance(usage, dict):
+            return "'usage' must be an object"
+        for key in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                return f"usage.{key} {value!r} is not a token count"
+    for key in ("stage", "example_id"):
+        if key in record and not isinstance(record[key], str):
+            return f"{key!r} must be a string"
+    return None
+
+
 def result_record(result: Result, backend: str, model: str) -> dict[str, Any]:
     """The cache line of one result."""
     req = result.request
@@ -92,7 +119,7 @@ def result_record(result: Result, backend: str, model: str) -> dict[str, Any]:
         "usage": result.usage.to_dict(),
         "attempts": result.attempts,
         "latency_s": round(result.latency_s, 4),
-        "error": result.error,
+        "error": redact_text(result.error) if result.error else result.error,
         **({"meta": result.meta} if result.meta else {}),
         "time": round(time.time(), 3),
     }
@@ -116,10 +143,18 @@ class TeacherCache:
 
     # -- reading ---------------------------------------------------------------------------------
     def _read(self) -> Iterator[dict[str, Any]]:
-        for lineno, record in enumerate(iter_jsonl(self.path, tolerate_torn_tail=True), start=1):
-            if not isinstance(record.get("samples"), list) or record.get("status") not in ("ok", "error"):
-                raise TeacherError(f"{self.path}: record {lineno} is not a teacher cache record: {str(record)[:200]}")
-            yield record
+        try:
+            for lineno, record in iter_jsonl_numbered(self.path, tolerate_torn_tail=True):
+                problem = record_problem(record)
+                if problem:
+                    raise TeacherError(
+                        f"{self.path}:{lineno}: not a teacher cache record ({problem}); delete that line (its "
+                        "request is asked again on the next run) or the whole file"
+                    )
+                yield record
+        except DataError as e:  # malformed JSON in the middle: real damage, not a torn tail
+            raise DataError(f"{e}; delete that line (its request is asked again on the next run) or the "
+                               "whole file") from None
 
     def _index(self, record: dict[str, Any]) -> None:
         self.records.append(record)

@@ -31,6 +31,7 @@ from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.io import write_json_atomic, write_jsonl_atomic
+from prada.redact import redact_values
 from prada.teacher.backends import BackendContext, Request, Result, Sampling, TeacherBackend, get_backend
 from prada.teacher.cache import TeacherCache, sample_key
 from prada.teacher.prompts import PromptBuilder, clean_rationale, load_few_shot_exemplars, normalise_rationale
@@ -237,18 +238,25 @@ def run_teacher_stage(
     examples.sort(key=lambda ex: natural_key(ex.id))
     if len({ex.id for ex in examples}) != len(examples):
         raise DataError(f"task '{task.name}': duplicate example ids in the {split} split")
-    _check_out_dir(out_dir)
-
     exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == "few_shot_cot" else ""
     builder = PromptBuilder(style=tcfg.prompt, trigger=task.trigger, chat=tcfg.chat, exemplars=exemplars)
     if backend is None:
         backend = get_backend(tcfg, BackendContext(task=task.name, trigger=task.trigger, data_dir=data_dir))
     samples = tcfg.samples
-    if backend.max_samples is not None and samples > backend.max_samples:
-        raise TeacherError(
-            f"teacher.backend={backend.name} gives {backend.max_samples} sample(s) per question, but "
-            f"teacher.samples={samples}; set teacher.samples={backend.max_samples} or use a live teacher"
-        )
+    try:
+        if backend.max_samples is not None and samples > backend.max_samples:
+            raise TeacherError(
+                f"teacher.backend={backend.name} gives {backend.max_samples} sample(s) per question, but "
+                f"teacher.samples={samples}; set teacher.samples={backend.max_samples} or use a live teacher"
+            )
+        # A backend may refuse questions it can never answer (gold: no rationale), before any write.
+        check_examples = getattr(backend, "check_examples", None)
+        if check_examples is not None:
+            check_examples(examples)
+        _check_out_dir(out_dir)
+    except BaseException:
+        backend.close()
+        raise
     plan = Plan(backend=backend.name, model=backend.model, builder=builder, tcfg=tcfg)
     max_n = max(1, min(backend.max_n, tcfg.samples)) if tcfg.use_n else 1
 
@@ -298,7 +306,7 @@ def run_teacher_stage(
             "wall_s": round(time.perf_counter() - started, 3),
         },
         "files": {"corpus": str(out_dir / CORPUS_NAME), "cache": str(out_dir / CACHE_NAME)},
-        "teacher_config": asdict(tcfg),
+        "teacher_config": redact_values(asdict(tcfg)),  # no credential from a base_url
         "max_source_examples": cfg.data.max_source_examples,
     }
     write_json_atomic(out_dir / SUMMARY_NAME, summary)

@@ -3,22 +3,27 @@
     out_dir/checkpoints/step-N/   Student checkpoint (+ domain_classifier.safetensors)
                                   + trainer_state.pt: optimizer, LR scheduler, RNG states of
                                   python/numpy/torch(/cuda), data position of every stream,
-                                  step, elapsed time, token counts
+                                  step, elapsed time, token counts — tensors and plain Python
+                                  data only, read back with ``torch.load(weights_only=True)``
     out_dir/snapshots/step-N/     Student checkpoint only (weights, for accuracy-vs-step curves)
     out_dir/final/                Student checkpoint of the finished run (written last)
 
 Every directory is written under a temporary name and renamed into place, so a crash leaves
 either the previous complete checkpoint or the new complete one, never half of one.
+
+A run folder may come from someone else: loading a trainer state never runs code from it (a pickle
+that names any function or class outside torch's tensor types is refused), and a damaged one is a
+``CheckpointError`` naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from prada.io import replace_dir
+from prada.errors import CheckpointError
+from prada.io import make_temp_dir, replace_dir
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +41,36 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
 def rng_state() -> dict[str, Any]:
-    """The RNG states that influence training (dropout, sampling, init)."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The RNG states that influence training (dropout, sampling, init), as tensors and plain
+    Python data (numpy's key array as a list of ints), so that loading needs no pickled class."""
+    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"bit_generator": bit_generator, "keys": keys.tolist(), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    random.setstate(_as_python_rng_state(state["python"]))
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["bit_generator"], np.asarray(numpy_state["keys"], dtype=np.uint32),
+                       numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)  # a dict above; a tuple with an array in older checkpoints
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_python_rng_state(value: Any) -> tuple:
+    """``random.setstate`` wants tuples; a list (from a JSON-like round trip) is converted."""
+    version, internal, gauss = value
+    return version, tuple(internal), gauss
 
 
 def step_dirs(parent: Path) -> list[tuple[int, Path]]:
@@ -72,8 +95,7 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def write_dir_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
     """Call ``fill(tmp_dir)`` and rename ``tmp_dir`` to ``target`` (replacing an old one)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp = make_temp_dir(target.parent, target.name)
     try:
         fill(tmp)
         for f in tmp.rglob("*"):
@@ -100,6 +122,58 @@ def save_trainer_state(path: Path, state: dict[str, Any]) -> None:
     torch.save(state, path)
 
 
+# Older checkpoints stored numpy's RNG key array itself; these are the only globals its pickle
+# names, and they rebuild an array (its contents are unpickled under the same restrictions).
+_LEGACY_NUMPY_GLOBALS: list[Any] = [np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+try:  # numpy >= 2 (numpy 1 checkpoints name numpy.core, which is then refused with a clear error)
+    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
+except ImportError:  # pragma: no cover - numpy 1
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+_LEGACY_NUMPY_GLOBALS.append(_numpy_reconstruct)
+
+_TRAINER_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "method": str, "seed": int, "config": dict, "step": int, "optimizer": dict, "scheduler": dict,
+    "rng": dict, "data": dict, "elapsed_s": (int, float), "tokens": int,
+}
+
+
 def load_trainer_state(checkpoint_dir: Path) -> dict[str, Any]:
-    # weights_only=False: the state holds numpy RNG tuples and plain Python objects we wrote.
-    return torch.load(checkpoint_dir / TRAINER_STATE, map_location="cpu", weights_only=False)
+    """The trainer state of a checkpoint, read as data only (``weights_only=True``).
+
+    Raises ``CheckpointError`` naming the file when it would run code (refused), cannot be read
+    (damaged, truncated) or lacks a field, with what to do.
+    """
+    path = Path(checkpoint_dir) / TRAINER_STATE
+    fix = (f"delete {checkpoint_dir} to resume from the checkpoint before it, or start over with "
+           "--no-resume (prada run: delete the training folder)")
+    try:
+        with torch.serialization.safe_globals(_LEGACY_NUMPY_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = _first_line(e)
+        if "weights only" in reason.lower() or "GLOBAL" in str(e):
+            raise CheckpointError(
+                f"{path}: refused: loading it would run code it names ({_unsupported_global(e)}); prada "
+                f"reads trainer states as data only. If you did not write this file, do not trust the "
+                f"folder; else {fix}"
+            ) from None
+        raise CheckpointError(f"{path}: cannot read the trainer state ({reason}); it is damaged; {fix}") from None
+    except Exception as e:  # noqa: BLE001 - truncated zip, bad magic, ...: all mean a damaged file
+        raise CheckpointError(f"{path}: cannot read the trainer state ({type(e).__name__}: {_first_line(e)}); "
+                              f"it is damaged (an interrupted copy?); {fix}") from None
+    wrong = [k for k, t in _TRAINER_STATE_FIELDS.items()
+             if not isinstance(state, dict) or not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    if wrong:
+        raise CheckpointError(f"{path}: not a prada trainer state (missing or mistyped: {', '.join(wrong)}); {fix}")
+    return state
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _unsupported_global(error: BaseException) -> str:
+    """The global a refused pickle asked for, e.g. ``posix.system``, from torch's message."""
+    m = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return m.group(1) if m else _first_line(error)

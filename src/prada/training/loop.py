@@ -259,7 +259,8 @@ def load_weights(trainee: Trainee, directory: Path) -> None:
     from prada.student.student import Student, load_extra_state
 
     device = trainee.student.device
-    trainee.student = Student.from_checkpoint(directory).to(device).train()
+    trust = trainee.student.student_cfg.trust_remote_code  # the user's config, never the checkpoint's
+    trainee.student = Student.from_checkpoint(directory, trust_remote_code=trust).to(device).train()
     if trainee.classifier is not None:
         trainee.classifier.load_state_dict(load_extra_state(directory, CLASSIFIER_STATE))
 
@@ -346,9 +347,14 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     optimizer = make_optimizer(groups, fused=precision != "no")
     scheduler = make_scheduler(optimizer, cfg)
     if latest is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["data"])
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            batches.load_state_dict(state["data"])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise TrainingError(f"{latest / ckpt.TRAINER_STATE}: does not fit this run ({type(e).__name__}: {e}); "
+                                "the data or the file changed since it was written: resume with the data it was "
+                                "made with, or start over with --no-resume") from None
         start_step, elapsed_before, tokens_before = state["step"], state["elapsed_s"], state["tokens"]
         last = state.get("last", {})
         logger.info("resuming %s from %s (step %d)", out_dir, latest, start_step)

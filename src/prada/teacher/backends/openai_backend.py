@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from prada.errors import TeacherError
+from prada.redact import redact_text
 from prada.teacher.backends.base import OnResult, Request, Result, Usage
 
 logger = logging.getLogger(__name__)
@@ -143,13 +144,16 @@ class OpenAIBackend:
             raise TeacherError(f"teacher.concurrency must be >= 1, got {concurrency}")
         if max_retries < 0:
             raise TeacherError(f"teacher.max_retries must be >= 0, got {max_retries}")
+        # Requests use base_url as given; messages and logs show it without credentials.
+        self.shown_url = redact_text(base_url) if base_url else "api.openai.com"
         key = os.environ.get(api_key_env, "").strip()
         if not key:
             if is_loopback_url(base_url):
                 key = "EMPTY"
-                logger.debug("$%s not set; sending a dummy key to the loopback server %s", api_key_env, base_url)
+                logger.debug("$%s not set; sending a dummy key to the loopback server %s", api_key_env,
+                             self.shown_url)
             else:
-                where = base_url or "the OpenAI API"
+                where = self.shown_url if base_url else "the OpenAI API"
                 raise TeacherError(
                     f"the openai teacher needs an API key for {where}: set the environment variable "
                     f"{api_key_env} (teacher.api_key_env names the variable; keys never go in config files)"
@@ -301,12 +305,12 @@ class OpenAIBackend:
                 )
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 raise TeacherError(
-                    f"the server at {self.base_url or 'api.openai.com'} rejected the API key from "
+                    f"the server at {self.shown_url} rejected the API key from "
                     f"${self.api_key_env} (HTTP {e.status_code}): {_short(e)}"
                 ) from None
             except openai.NotFoundError as e:
                 raise TeacherError(
-                    f"teacher.model '{self.model}' or its endpoint is unknown to {self.base_url or 'api.openai.com'} "
+                    f"teacher.model '{self.model}' or its endpoint is unknown to {self.shown_url} "
                     f"(HTTP 404): {_short(e)}"
                 ) from None
             except openai.APIStatusError as e:
