@@ -32,3 +32,8 @@ class EvaluationError(PradaError):
 
 class RunDirError(PradaError):
     """A run directory is incompatible with the requested config or is missing outputs."""
+
+
+class ReportError(PradaError):
+    """Report inputs cannot be combined as asked (e.g. a paired comparison of evaluations that
+    did not answer the same questions, or that lack per-question outcomes)."""
