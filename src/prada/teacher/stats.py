@@ -85,14 +85,14 @@ def format_stats(s: dict[str, Any]) -> str:
     by_kept = ", ".join(f"{k}: {v}" for k, v in s["questions_by_kept"].items())
     lines = [
         f"teacher                 {s['teacher']} on {s['task']}, {s['questions']} questions x D = {s['samples_per_question']}",
-        f"teacher accuracy        {s['greedy_accuracy_pct']} % greedy (sample 0); {s['sample_accuracy_pct']} % of "
-        f"{s['samples_answered']} answered samples",
-        f"kept per question       {s['kept_per_question']} ({s['kept']} kept; questions with >= 1: "
-        f"{s['questions_with_kept_pct']} %; questions by number kept: {by_kept})",
-        f"distinct rationales     {s['distinct_rationales_pct']} % of all samples, "
-        f"{s['distinct_correct_rationales_pct']} % of the correct ones",
-        f"throughput              {s['completion_tokens_per_s']} completion tokens/s "
-        f"({s['completion_tokens']} tokens in {s['generation_s']} s of generation)",
+        (f"teacher accuracy        {s['greedy_accuracy_pct']} % greedy (sample 0); {s['sample_accuracy_pct']} % of "
+         f"{s['samples_answered']} answered samples"),
+        (f"kept per question       {s['kept_per_question']} ({s['kept']} kept; questions with >= 1: "
+         f"{s['questions_with_kept_pct']} %; questions by number kept: {by_kept})"),
+        (f"distinct rationales     {s['distinct_rationales_pct']} % of all samples, "
+         f"{s['distinct_correct_rationales_pct']} % of the correct ones"),
+        (f"throughput              {s['completion_tokens_per_s']} completion tokens/s "
+         f"({s['completion_tokens']} tokens in {s['generation_s']} s of generation)"),
         f"wall time               {s['wall_s']} s (model load and corpus included)",
     ]
     if not s["whole_run_measured"]:
