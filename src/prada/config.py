@@ -118,8 +118,13 @@ class TeacherConfig:
     """Ask for several samples in one request (``n``) when the server supports it."""
     batch_size: int = 8
     """Batch size of local generation (``hf`` backend)."""
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Weights and activations of the ``hf`` backend's model. ``auto``: bfloat16 on CUDA, float32 on
+    CPU; ``bfloat16`` on a CPU with AMX/AVX512-BF16 is several times faster than float32."""
     replay_dir: str | None = None
-    """Recorded completions folder; default ``{data_dir}/teacher/{model}/{prompt}``."""
+    """Recorded completions folder holding ``{task}.jsonl``; default
+    ``{data_dir}/teacher/{model}/{prompt}``. A teacher run's ``samples/`` folder replays all of its
+    samples per question (``samples`` up to the recorded D)."""
     price_per_1k_prompt_tokens: float = 0.0
     price_per_1k_completion_tokens: float = 0.0
     seed: int = 0

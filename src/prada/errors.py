@@ -36,3 +36,8 @@ class RunDirError(PradaError):
 
 class CheckpointError(RunDirError):
     """A checkpoint or trainer state is damaged, incomplete, or would run code when loaded."""
+
+
+class ReportError(PradaError):
+    """Report inputs cannot be combined as asked (e.g. a paired comparison of evaluations that
+    did not answer the same questions, or that lack per-question outcomes)."""

@@ -4,6 +4,7 @@
       config.yaml                      fully resolved RunConfig
       teacher/cache.jsonl              every completed teacher request (append-only, fsync'd)
       teacher/corpus.jsonl             kept (correct, de-duplicated) rationales, one per line
+      teacher/samples/{task}.jsonl     every answered sample, replayable (teacher.replay_dir)
       teacher/summary.json             yield, token usage, cost
       train/{method}-seed{seed}/       one training run
         log.jsonl                      one line per optimizer step

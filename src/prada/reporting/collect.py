@@ -27,6 +27,7 @@ from prada.config import ReportConfig
 from prada.errors import DataError, RunDirError
 from prada.io import read_json, read_jsonl
 from prada.paths import read_run_config
+from prada.reporting.stats import QuestionOutcomes
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ class EvalRecord:
     task: str
     metrics: dict[str, Any]
     ids: list[str] | None = None
-    """Question ids in file order (None when predictions.jsonl is missing)."""
+    """Question ids in file order (None when the evaluation kept no per-question outcomes)."""
     correct: np.ndarray | None = None
-    """0/1 per question, aligned with ``ids``."""
+    """0/1 per question, aligned with ``ids`` (None with ``ids``)."""
 
     @property
     def accuracy(self) -> float:
@@ -96,13 +97,17 @@ class EvalRecord:
         step = self.metrics.get("step")
         return int(step) if isinstance(step, (int, float)) else None
 
-    def correct_vector(self) -> np.ndarray:
-        """Per-question 0/1 outcomes; rebuilt from n/correct when predictions are missing (the
-        bootstrap of a mean depends on the counts only)."""
-        if self.correct is not None:
-            return self.correct
-        k = int(self.metrics["correct"])
-        return np.concatenate([np.ones(k), np.zeros(self.n - k)])
+    @property
+    def label(self) -> str:
+        """``{model}/{task}``, as in the eval folder: names the evaluation in messages."""
+        return f"{self.model}/{self.task}"
+
+    def outcomes(self) -> QuestionOutcomes | None:
+        """Per-question 0/1 outcomes keyed by question id; None when the evaluation kept none (then
+        only the counts in ``metrics.json`` are known: no outcome vector is made up from them)."""
+        if self.ids is None or self.correct is None:
+            return None
+        return QuestionOutcomes(self.label, tuple(self.ids), self.correct)
 
 
 @dataclass
@@ -190,7 +195,8 @@ def _read_config(run_dir: Path, data: ReportData, first: bool) -> None:
 
 def _read_predictions(path: Path, data: ReportData) -> tuple[list[str] | None, np.ndarray | None]:
     if not path.is_file():
-        data.note(f"{path.parent}: no predictions.jsonl; bootstrap intervals use the metrics' counts")
+        data.note(f"{path.parent}: no per-question outcomes (no predictions.jsonl, no 'per_question' in "
+                  "metrics.json): its accuracy interval comes from the counts, and it gets no paired interval")
         return None, None
     records = read_jsonl(path, tolerate_torn_tail=True)
     ids = [str(r.get("id", i)) for i, r in enumerate(records)]
@@ -219,13 +225,19 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
             continue
         seen[key] = run_dir
         per_question = metrics.get("per_question")
-        if isinstance(per_question, dict) and len(per_question.get("correct", [])) == int(metrics["n"]):
+        if (isinstance(per_question, dict)
+                and len(per_question.get("correct", [])) == len(per_question.get("ids", [])) == int(metrics["n"])):
             ids = [str(i) for i in per_question["ids"]]
             correct = np.array(per_question["correct"], dtype=float)
         else:
             ids, correct = _read_predictions(metrics_path.parent / "predictions.jsonl", data)
         if correct is not None and len(correct) != int(metrics["n"]):
-            data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics['n']}; using the counts")
+            data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics['n']}; "
+                      "using the counts only (no paired interval)")
+            ids, correct = None, None
+        if ids is not None and len(set(ids)) != len(ids):
+            data.note(f"{metrics_path.parent}: duplicate question ids in its per-question outcomes; "
+                      "using the counts only (no paired interval)")
             ids, correct = None, None
         data.evals.append(EvalRecord(run_dir, parse_model_name(model_dir), task, metrics, ids, correct))
 

@@ -16,8 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prada.errors import ReportError
 from prada.reporting.collect import EvalRecord, ReportData
-from prada.reporting.stats import BOOTSTRAP_SEED, bootstrap_ci, bootstrap_diff_ci, mean_std, proxy_a_distance
+from prada.reporting.stats import (
+    BOOTSTRAP_SEED,
+    QuestionOutcomes,
+    bootstrap_ci,
+    bootstrap_ci_from_counts,
+    bootstrap_diff_ci,
+    mean_std,
+    paired_matrices,
+    proxy_a_distance,
+)
 from prada.reporting.style import method_label, method_sort_key
 
 
@@ -60,6 +70,9 @@ class Tables:
     """baseline -> task (or TARGET_AVG) -> (PRADA − baseline in points, 95% CI low, high)."""
     comparison_seeds: dict[str, list[int | None]] = field(default_factory=dict)
     """baseline -> the seeds both it and PRADA ran (the only ones compared)."""
+    evals: dict[tuple[str, str], list[EvalRecord]] = field(default_factory=dict)
+    """(method, task) -> its final evaluations in ``cells[...].seeds`` order (the paired
+    comparison joins their per-question outcomes by question id)."""
 
 
 COMPARED = ("ft_cot", "prada")
@@ -74,24 +87,20 @@ def _seed_key(seed: int | None) -> int:
     return -1 if seed is None else seed
 
 
-def _correct_matrix(records: list[EvalRecord], data: ReportData) -> np.ndarray | list[np.ndarray]:
-    """Per-seed outcomes aligned by question id when every seed saw the same questions."""
-    vectors = [r.correct_vector() for r in records]
-    id_lists = [r.ids for r in records]
-    if all(ids is not None for ids in id_lists) and len({frozenset(ids) for ids in id_lists}) == 1:  # type: ignore[arg-type]
-        order = sorted(id_lists[0])  # type: ignore[arg-type]
-        aligned = []
-        for r, vec in zip(records, vectors):
-            pos = {qid: i for i, qid in enumerate(r.ids)}  # type: ignore[union-attr]
-            aligned.append(vec[[pos[q] for q in order]])
-        return np.stack(aligned)
-    if len({len(v) for v in vectors}) > 1:
-        data.note(
-            f"{records[0].model.method}/{records[0].task}: seeds were evaluated on different questions; "
-            "their bootstrap resamples questions per seed"
-        )
-        return vectors
-    return np.stack(vectors) if all(ids is None for ids in id_lists) else vectors
+def _accuracy_interval(records: list[EvalRecord], data: ReportData, samples: int) -> tuple[float, float]:
+    """Bootstrap interval of one cell: seeds joined by question id when they answered the same
+    questions; resampled independently when not; from the counts when outcomes are missing."""
+    outcomes = [r.outcomes() for r in records]
+    label = f"{records[0].model.method}/{records[0].task}"
+    if any(o is None for o in outcomes):
+        return bootstrap_ci_from_counts([(int(r.metrics["correct"]), r.n) for r in records],
+                                        samples=samples, seed=BOOTSTRAP_SEED)
+    present = [o for o in outcomes if o is not None]
+    if len({frozenset(o.ids) for o in present}) == 1:
+        ids = sorted(present[0].ids)
+        return bootstrap_ci(np.stack([o.in_order(ids) for o in present]), samples=samples, seed=BOOTSTRAP_SEED)
+    data.note(f"{label}: seeds were evaluated on different questions; their bootstrap resamples questions per seed")
+    return bootstrap_ci([o.correct for o in present], samples=samples, seed=BOOTSTRAP_SEED)
 
 
 def build_tables(data: ReportData) -> Tables:
@@ -106,15 +115,12 @@ def build_tables(data: ReportData) -> Tables:
         roles={t: data.role(t) for t in tasks},
         bootstrap_samples=data.report_cfg.bootstrap_samples,
     )
-    matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]] = {}
     for (method, task), records in by_key.items():
         records = sorted(records, key=lambda r: _seed_key(r.model.seed))
         accs = [100.0 * r.accuracy for r in records]
         mean, std = mean_std(accs)
-        matrices[(method, task)] = _correct_matrix(records, data)
-        lo, hi = bootstrap_ci(
-            matrices[(method, task)], samples=data.report_cfg.bootstrap_samples, seed=BOOTSTRAP_SEED
-        )
+        tables.evals[(method, task)] = records
+        lo, hi = _accuracy_interval(records, data, data.report_cfg.bootstrap_samples)
         tables.cells[(method, task)] = AccuracyCell(
             method, task, data.role(task), [r.model.seed for r in records], accs,
             [r.n for r in records], mean, std, 100.0 * lo, 100.0 * hi,
@@ -133,18 +139,18 @@ def build_tables(data: ReportData) -> Tables:
             m, s = mean_std(complete)
             tables.target_avg[method] = (m, s, len(complete))
     for baseline in ABLATION_BASELINES:
-        _compare(tables, matrices, [t for t in tasks if data.role(t) == "target"], baseline)
+        _compare(tables, data, [t for t in tasks if data.role(t) == "target"], baseline)
     _pad_cells(data, tables)
     return tables
 
 
-def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[np.ndarray]], targets: list[str],
-             base: str) -> None:
+def _compare(tables: Tables, data: ReportData, targets: list[str], base: str) -> None:
     """PRADA − ``base`` per task and over the targets, with a paired bootstrap interval.
 
     Only the seeds both models ran are compared (a seed that was bad for every method must not
-    count against the model that has more seeds), and only tasks where both were evaluated on the
-    same questions (aligned matrices).
+    count against the model that has more seeds). Outcomes are joined by question id; a task where
+    the two answered different questions, or where per-question outcomes are missing, gets no
+    paired interval ("—") and a note with the reason (``ReportError`` from the statistics).
     """
     method = COMPARED[1]
     shared = [t for t in tables.tasks if (base, t) in tables.cells and (method, t) in tables.cells]
@@ -155,30 +161,26 @@ def _compare(tables: Tables, matrices: dict[tuple[str, str], np.ndarray | list[n
     if not common:
         return
 
-    def aligned(task: str) -> tuple[np.ndarray, np.ndarray] | None:
-        pair = []
-        for m in (base, method):
-            matrix = matrices.get((m, task))
-            if not isinstance(matrix, np.ndarray):
-                return None
-            seeds = tables.cells[(m, task)].seeds
-            pair.append(matrix[[seeds.index(s) for s in common]])  # (common seeds, N)
-        return (pair[0], pair[1]) if pair[0].shape[1] == pair[1].shape[1] else None
+    def outcomes(m: str, task: str) -> list[QuestionOutcomes | None]:
+        by_seed = {r.model.seed: r for r in tables.evals[(m, task)]}
+        return [by_seed[s].outcomes() for s in common]
 
     samples = tables.bootstrap_samples
     comparison: dict[str, tuple[float, float, float]] = {}
-    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    paired: dict[str, tuple[list[QuestionOutcomes | None], list[QuestionOutcomes | None]]] = {}
     for task in shared:
-        pair = aligned(task)
-        if pair is None:
+        pair = (outcomes(base, task), outcomes(method, task))
+        try:
+            a, b, _ = paired_matrices(*pair, what=f"{method_label(method)} − {method_label(base)} on {task}")
+        except ReportError as e:
+            data.note(f"no paired interval: {e}")
             continue
-        pairs[task] = pair
-        delta = 100.0 * (pair[1].mean() - pair[0].mean())
+        paired[task] = pair
         lo, hi = bootstrap_diff_ci([pair[0]], [pair[1]], samples=samples)
-        comparison[task] = (delta, 100.0 * lo, 100.0 * hi)
-    if targets and all(t in pairs for t in targets):
+        comparison[task] = (100.0 * float(b.mean() - a.mean()), 100.0 * lo, 100.0 * hi)
+    if targets and all(t in paired for t in targets):
         delta = float(np.mean([comparison[t][0] for t in targets]))
-        lo, hi = bootstrap_diff_ci([pairs[t][0] for t in targets], [pairs[t][1] for t in targets], samples=samples)
+        lo, hi = bootstrap_diff_ci([paired[t][0] for t in targets], [paired[t][1] for t in targets], samples=samples)
         comparison[TARGET_AVG] = (delta, 100.0 * lo, 100.0 * hi)
     if comparison:
         tables.comparison[base] = comparison

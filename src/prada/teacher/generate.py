@@ -8,7 +8,10 @@
 3. stage 2 — asks for the answer of each rationale (greedy; skipped for few-shot rationales that
    already say ``The answer is ...``), again skipping cached requests;
 4. rebuilds ``corpus.jsonl`` from the cache alone — correct, non-empty, de-duplicated rationales in
-   (example id, sample index) order, no timing fields — and writes ``summary.json``.
+   (example id, sample index) order, no timing fields — and ``samples/<task>.jsonl``, every answered
+   sample (right or wrong) in the recorded-teacher format, which ``teacher.backend: replay`` with
+   ``teacher.replay_dir: <out_dir>/samples`` replays (all D samples per question); then writes
+   ``summary.json``.
 
 Every completed request is in the cache before the next step needs it, so a run killed at any
 moment resumes where it stopped, and an interrupted + resumed run writes the same corpus, byte for
@@ -41,6 +44,8 @@ logger = logging.getLogger(__name__)
 CORPUS_NAME = "corpus.jsonl"
 CACHE_NAME = "cache.jsonl"
 SUMMARY_NAME = "summary.json"
+SAMPLES_DIR = "samples"
+"""``out_dir/samples/<task>.jsonl``: every answered sample, replayable (``teacher.replay_dir``)."""
 SEED_STRIDE = 1 << 20
 """Sample ``i`` of teacher seed ``s`` is drawn with seed ``s * SEED_STRIDE + i``."""
 
@@ -270,9 +275,11 @@ def run_teacher_stage(
         stage1 = plan_rationale_requests(plan, examples, samples, cache, max_n)
         logger.info("teacher: %d questions x %d samples; %d rationale requests to send (%d samples cached)",
                     len(examples), samples, len(stage1), cached_at_start)
+        generation_started = time.perf_counter()  # after the model load: generation alone
         _run(backend, stage1, cache, "rationale", progress, counters)
         stage2 = plan_answer_requests(plan, examples, samples, cache)
         _run(backend, stage2, cache, "answer", progress, counters)
+        generation_s = time.perf_counter() - generation_started
     finally:
         try:
             cache.close()
@@ -280,10 +287,15 @@ def run_teacher_stage(
             backend.close()
 
     # -- corpus and summary (from the cache alone) --------------------------------------------------
-    corpus, stats = assemble_corpus(plan, examples, samples, cache, task, gold_answers=backend.gold_answers)
+    corpus, stats, answered = assemble_corpus(plan, examples, samples, cache, task,
+                                              gold_answers=backend.gold_answers)
     write_jsonl_atomic(out_dir / CORPUS_NAME, corpus)
+    samples_path = out_dir / SAMPLES_DIR / f"{task.name}.jsonl"
+    samples_path.parent.mkdir(exist_ok=True)
+    write_jsonl_atomic(samples_path, answered)
     usage = cache.usage()
     run_usage = TeacherCache.tally(cache.records[records_before:])
+    wall_s = time.perf_counter() - started
     summary = {
         "task": task.name,
         "split": split,
@@ -303,9 +315,13 @@ def run_teacher_stage(
             "prompt_tokens": run_usage["prompt_tokens"],
             "completion_tokens": run_usage["completion_tokens"],
             "cost_usd": round(cost(run_usage, tcfg), 6),
-            "wall_s": round(time.perf_counter() - started, 3),
+            "wall_s": round(wall_s, 3),
+            "generation_s": round(generation_s, 3),
+            "completion_tokens_per_s": (round(run_usage["completion_tokens"] / generation_s, 2)
+                                        if generation_s > 0 else None),
         },
-        "files": {"corpus": str(out_dir / CORPUS_NAME), "cache": str(out_dir / CACHE_NAME)},
+        "files": {"corpus": str(out_dir / CORPUS_NAME), "cache": str(out_dir / CACHE_NAME),
+                  "samples": str(samples_path)},
         "teacher_config": redact_values(asdict(tcfg)),  # no credential from a base_url
         "max_source_examples": cfg.data.max_source_examples,
     }
@@ -331,15 +347,21 @@ def cost(usage: dict[str, int], tcfg: TeacherConfig) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def assemble_corpus(plan: Plan, examples: Sequence[Example], samples: int, cache: TeacherCache, task: Any,
-                    *, gold_answers: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The corpus records (correct, non-empty, de-duplicated; sorted by example id then sample) and
-    the yield statistics. Reads nothing but the cache."""
+def assemble_corpus(
+    plan: Plan, examples: Sequence[Example], samples: int, cache: TeacherCache, task: Any,
+    *, gold_answers: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """The corpus records (correct, non-empty, de-duplicated; sorted by example id then sample),
+    the yield statistics, and every answered sample as a recorded-teacher record (``question``,
+    ``rationale`` = the raw stage-1 completion, ``answer_completion``, ``gold``, ``sample_index``,
+    provenance) that the ``replay`` backend replays. Reads nothing but the cache."""
     from prada.data.answers import extract_teacher_answer, is_correct
     from prada.data.teacher_corpus import remap_choice
 
     corpus: list[dict[str, Any]] = []
-    n_answered = n_correct = n_dup = n_empty = n_no_answer = n_failed = 0
+    answered: list[dict[str, Any]] = []
+    teacher = {"backend": plan.backend, "model": plan.model, "prompt": plan.builder.style, "chat": plan.builder.chat}
+    n_answered = n_correct = n_dup = n_empty = n_no_answer = n_failed = n_greedy_correct = 0
     with_correct = 0
     failed_ids: list[str] = []
     for ex in sorted(examples, key=lambda e: natural_key(e.id)):
@@ -372,9 +394,27 @@ def assemble_corpus(plan: Plan, examples: Sequence[Example], samples: int, cache
                 if ex.answer_type is AnswerType.CHOICE and meta.get("recorded_question"):
                     prediction = remap_choice(prediction, meta["recorded_question"], ex)
             n_no_answer += prediction is None
-            if not is_correct(prediction, ex.answer, ex.answer_type):
+            correct = is_correct(prediction, ex.answer, ex.answer_type)
+            sampling = {**plan.rationale_sampling(i).to_dict(), **({"seed": plan.seed(i)} if i > 0 else {})}
+            record = {
+                "example_id": ex.id,
+                "dataset": ex.dataset,
+                "question": ex.question,
+                "gold": ex.answer,
+                "sample_index": i,
+                "rationale": hit.text,
+                "answer_completion": answer_completion,
+                "prediction": prediction,
+                "correct": correct,
+                "kept": False,
+                "teacher": teacher,
+                "sampling": sampling,
+            }
+            answered.append(record)
+            if not correct:
                 continue
             n_correct += 1
+            n_greedy_correct += i == 0
             rationale = clean_rationale(hit.text, plan.builder.style)
             if not rationale:
                 n_empty += 1
@@ -384,7 +424,7 @@ def assemble_corpus(plan: Plan, examples: Sequence[Example], samples: int, cache
                 n_dup += 1
                 continue
             kept.add(norm)
-            sampling = plan.rationale_sampling(i).to_dict()
+            record["kept"] = True
             corpus.append({
                 "example_id": ex.id,
                 "dataset": ex.dataset,
@@ -394,9 +434,8 @@ def assemble_corpus(plan: Plan, examples: Sequence[Example], samples: int, cache
                 "prediction": prediction,
                 "correct": True,
                 "sample_index": i,
-                "teacher": {"backend": plan.backend, "model": plan.model, "prompt": plan.builder.style,
-                            "chat": plan.builder.chat},
-                "sampling": {**sampling, **({"seed": plan.seed(i)} if i > 0 else {})},
+                "teacher": teacher,
+                "sampling": sampling,
                 "prompts": {"rationale": _jsonable(plan.builder.rationale_prompt(ex.question)),
                             "answer": _jsonable(answer_prompt)},
                 "raw": {"rationale_completion": hit.text, "answer_completion": answer_completion},
@@ -412,13 +451,15 @@ def assemble_corpus(plan: Plan, examples: Sequence[Example], samples: int, cache
         "samples": n_q * samples,
         "samples_answered": n_answered,
         "samples_correct": n_correct,
+        "greedy_correct": n_greedy_correct,
+        "greedy_accuracy_pct": round(100.0 * n_greedy_correct / n_q, 2) if n_q else 0.0,
         "samples_no_answer": n_no_answer,
         "duplicates_dropped": n_dup,
         "empty_rationales_dropped": n_empty,
         "failed_samples": n_failed,
         "failed_examples": failed_ids[:50],
     }
-    return corpus, stats
+    return corpus, stats, answered
 
 
 def _jsonable(prompt: Any) -> Any:

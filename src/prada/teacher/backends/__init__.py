@@ -78,7 +78,7 @@ def _openai(cfg: TeacherConfig, ctx: BackendContext) -> TeacherBackend:
 def _hf(cfg: TeacherConfig, ctx: BackendContext) -> TeacherBackend:
     from prada.teacher.backends.hf import HFBackend
 
-    return HFBackend(cfg.model, batch_size=cfg.batch_size, seed=cfg.seed)
+    return HFBackend(cfg.model, batch_size=cfg.batch_size, seed=cfg.seed, dtype=cfg.dtype)
 
 
 def _vllm(cfg: TeacherConfig, ctx: BackendContext) -> TeacherBackend:

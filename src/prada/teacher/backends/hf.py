@@ -1,11 +1,13 @@
 """A local transformers model as the teacher (``teacher.backend: hf``).
 
 ``teacher.model`` is anything ``prada.student.model.load_base_model`` loads: a local folder, a cached
-hub id, or the alias ``smollm2-135m-instruct``. Generation is batched (``teacher.batch_size`` rows,
-left padding, rows sorted by prompt length). Every row — one (question, sample) — samples from its
-own ``torch.Generator`` seeded from (teacher seed, example id, stage, sample index), through a logits
-processor, so a sample's text does not depend on which other rows share its batch, nor on a resume
-(up to the floating-point effects of padding). Stop strings are cut after decoding.
+hub id, or an alias (``smollm2-135m-instruct``, ``qwen2.5-coder-1.5b-instruct``, ...), in
+``teacher.dtype`` (``auto``: bfloat16 on CUDA, float32 on CPU). Generation is batched
+(``teacher.batch_size`` rows, left padding, rows sorted by prompt length). Every row — one
+(question, sample) — samples from its own ``torch.Generator`` seeded from (teacher seed, example id,
+stage, sample index), through a logits processor, so a sample's text does not depend on which other
+rows share its batch, nor on a resume (up to the floating-point effects of padding). Stop strings
+are cut after decoding.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class HFBackend:
     gold_answers = False
 
     def __init__(self, model: str, *, batch_size: int = 8, seed: int = 0, device: str | None = None,
-                 model_obj: Any = None, tokenizer: Any = None) -> None:
+                 model_obj: Any = None, tokenizer: Any = None, dtype: str = "auto") -> None:
         import torch
 
         if batch_size < 1:
@@ -81,6 +83,9 @@ class HFBackend:
         self.batch_size = batch_size
         self.seed = seed
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype not in ("auto", "float32", "bfloat16"):
+            raise TeacherError(f"teacher.dtype must be auto, float32 or bfloat16, got {dtype!r}")
+        self.dtype = dtype if dtype != "auto" else ("bfloat16" if self.device.startswith("cuda") else "float32")
         if model_obj is None or tokenizer is None:
             model_obj, tokenizer = self._load(model)
         self._lm = model_obj.to(self.device).eval()
@@ -93,9 +98,8 @@ class HFBackend:
         from prada.config import StudentConfig
         from prada.student.model import load_base_model
 
-        dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
         try:
-            return load_base_model(StudentConfig(model=model, dtype=dtype))
+            return load_base_model(StudentConfig(model=model, dtype=self.dtype))
         except PradaError as e:
             msg = str(e).replace("student.model: ", "")
             raise TeacherError(f"teacher.model '{model}' (hf backend): {msg}") from None
