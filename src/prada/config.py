@@ -178,15 +178,32 @@ class AdversarialConfig:
     lambda_max: float = 0.1
     """λ at the end of training; λ_p = λ_max·(2/(1+exp(−γ·p))−1), p = step / total steps."""
     gamma: float = 10.0
+    """γ of the λ schedule (DANN: 10)."""
+    domains: Literal["binary", "per_target"] = "binary"
+    """``binary``: source vs. all targets pooled into one target domain (the paper's objective).
+    ``per_target``: a (1+K)-way classifier, one label per target; the target side's loss is then
+    the mean of the per-target means. Either way the source side and the target side weigh the
+    same in L_d (a sum of two per-domain means)."""
     classifier_hidden: int = 256
+    """Hidden width of the classifier MLP (LayerNorm → Linear → ReLU → Dropout → Linear)."""
     classifier_dropout: float = 0.1
+    """Dropout inside the classifier MLP."""
     classifier_lr: float | None = 1e-3
     """Learning rate of the domain classifier (None: ``train.lr``). A freshly initialised MLP at a
     fine-tuning LR (~5e-5) stays at chance, and an adversary at chance reverses no useful gradient."""
+    classifier_schedule: Literal["constant", "dann"] = "constant"
+    """The classifier's own LR schedule: ``constant`` after the student's warm-up, or DANN's
+    annealing μ0/(1+10p)^0.75 (p = step / total steps). Never the student's decay to 0: an
+    adversary that stops learning while λ rises is fooled without the features changing."""
+    classifier_max_grad_norm: float = 1.0
+    """Gradient clipping of the classifier alone (0 disables); the student's parameters are
+    clipped separately with ``train.max_grad_norm``."""
     domain_loss_weight: float = 1.0
     """Weight of L_d in the descent objective (the GRL already scales the reversed gradient by λ)."""
     target_batch_size: int | None = None
-    """Unlabeled target questions per step (None: ``train.batch_size``), split across targets."""
+    """Unlabeled target questions per step (None: ``train.batch_size``, as many as source
+    questions). With several targets they are shared out evenly, the remainder rotating from step
+    to step, so every target contributes the same share over training."""
     pooling: Literal["question_mean", "question_last"] = "question_mean"
     """How question-token hidden states are pooled into the features the classifier sees."""
 
@@ -488,6 +505,7 @@ _RANGES: dict[str, tuple[Check, str]] = {
     "adversarial.classifier_dropout": (_fraction(high_open=True), ""),
     "adversarial.classifier_lr": (_above(0, optional=True), "null means train.lr"),
     "adversarial.domain_loss_weight": (_at_least(0), ""),
+    "adversarial.classifier_max_grad_norm": (_at_least(0), "0 disables clipping"),
     "adversarial.target_batch_size": (_at_least(1, optional=True), "null means train.batch_size"),
     "train.lr": (_above(0), "a learning rate <= 0 does not descend the loss"),
     "train.weight_decay": (_at_least(0), ""),

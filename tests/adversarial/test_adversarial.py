@@ -88,7 +88,59 @@ def test_multiclass_domain_loss_equals_manual_formula():
     assert acc.item() == pytest.approx(2 / 3)
 
 
-def test_objective_total_is_ly_plus_weighted_ld_and_lambda_only_in_backward():
+class FirstColumn(torch.nn.Module):
+    """A 'classifier' whose logits are known: the first feature (binary) or the first K features."""
+
+    def __init__(self, k: int = 1) -> None:
+        super().__init__()
+        self.k = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0] if self.k == 1 else x[:, : self.k]
+
+
+def test_binary_domain_loss_weighs_source_and_target_means_equally():
+    """L_d = mean_src BCE + mean_tgt BCE (the paper's two per-domain means), not the pooled mean."""
+    src = torch.tensor([[2.0], [-1.0]])  # label 0: BCE = softplus(z)
+    tgt = torch.tensor([[0.5], [1.0], [3.0], [-2.0]])  # label 1: BCE = softplus(−z)
+    out = prada_objective(torch.tensor(0.25), src, tgt, FirstColumn(), lam=0.0, domain_loss_weight=0.5)
+    sp = torch.nn.functional.softplus
+    mean_src = sp(torch.tensor([2.0, -1.0])).mean()
+    mean_tgt = sp(-torch.tensor([0.5, 1.0, 3.0, -2.0])).mean()
+    assert out.parts["L_d_source"].item() == pytest.approx(mean_src.item(), rel=1e-6)
+    assert out.parts["L_d_target"].item() == pytest.approx(mean_tgt.item(), rel=1e-6)
+    assert out.parts["L_d"].item() == pytest.approx((mean_src + mean_tgt).item(), rel=1e-6)
+    pooled = torch.cat([sp(torch.tensor([2.0, -1.0])), sp(-torch.tensor([0.5, 1.0, 3.0, -2.0]))]).mean()
+    assert out.parts["L_d"].item() != pytest.approx(2 * pooled.item(), rel=1e-3)  # unequal sizes: not the pooled mean
+    assert out.total.item() == pytest.approx(0.25 + 0.5 * (mean_src + mean_tgt).item(), rel=1e-6)
+    # balanced accuracy: source 1 of 2 right (−1 < 0), target 3 of 4 right → (0.5 + 0.75) / 2
+    assert out.metrics["domain_acc"] == pytest.approx(0.625)
+
+
+def test_per_target_domains_average_the_targets_inside_the_target_side():
+    src = torch.tensor([[4.0, 0.0, 0.0]])
+    t1 = torch.tensor([[0.0, 2.0, 0.0]])
+    t2 = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    out = prada_objective(torch.tensor(0.0), src, [t1, t2], FirstColumn(3), domains="per_target")
+    ce = lambda logits, label: -torch.log_softmax(logits, -1)[:, label]  # noqa: E731
+    mean_src = ce(src, 0).mean()
+    mean_tgt = (ce(t1, 1).mean() + ce(t2, 2).mean()) / 2
+    assert out.parts["L_d"].item() == pytest.approx((mean_src + mean_tgt).item(), rel=1e-6)
+    assert out.metrics["domain_acc"] == pytest.approx((1.0 + (1.0 + 2 / 3) / 2) / 2)
+    # An absent target (no question this step) is left out, not counted as a zero loss.
+    out2 = prada_objective(torch.tensor(0.0), src, [t1[:0], t2], FirstColumn(3), domains="per_target")
+    assert out2.parts["L_d_target"].item() == pytest.approx(ce(t2, 2).mean().item(), rel=1e-6)
+
+
+def test_binary_pools_every_target_into_one_domain():
+    clf = DomainClassifier(4, 2, hidden=8, dropout=0.0)
+    fs, t1, t2 = torch.randn(2, 4), torch.randn(3, 4), torch.randn(1, 4)
+    split = prada_objective(torch.tensor(0.5), fs, [t1, t2], clf, lam=0.1)
+    pooled = prada_objective(torch.tensor(0.5), fs, torch.cat([t1, t2]), clf, lam=0.1)
+    assert split.parts["L_d"].item() == pytest.approx(pooled.parts["L_d"].item(), rel=1e-6)
+
+
+def test_objective_lambda_only_in_backward_and_reversed_for_the_features():
     torch.manual_seed(0)
     clf = DomainClassifier(6, 2, hidden=8, dropout=0.0)
     fs = torch.randn(4, 6, requires_grad=True)
@@ -96,26 +148,22 @@ def test_objective_total_is_ly_plus_weighted_ld_and_lambda_only_in_backward():
     ly = torch.tensor(1.25, requires_grad=True)
     out0 = prada_objective(ly, fs, ft, clf, lam=0.0, domain_loss_weight=0.7)
     out1 = prada_objective(ly, fs, ft, clf, lam=0.9, domain_loss_weight=0.7)
-    # λ does not change the forward value
-    assert torch.equal(out0.total, out1.total)
-    logits = clf(torch.cat([fs, ft]))
-    l_d, acc = domain_loss(logits, torch.tensor([0, 0, 0, 0, 1, 1, 1]))
-    assert out1.parts["L_d"].item() == pytest.approx(l_d.item(), rel=1e-6)
-    assert out1.total.item() == pytest.approx(1.25 + 0.7 * l_d.item(), rel=1e-6)
-    assert out1.metrics == {"domain_acc": pytest.approx(acc.item()), "lambda": 0.9}
+    assert torch.equal(out0.total, out1.total)  # λ does not change the forward value
+    assert out1.metrics["lambda"] == 0.9
     # features get −λ·w·∂L_d/∂f; the classifier gets +w·∂L_d/∂θ (minimises L_d)
     out1.total.backward()
-    g_fs = torch.autograd.grad(0.7 * domain_loss(clf(torch.cat([fs, ft])), torch.tensor([0] * 4 + [1] * 3))[0], fs)[0]
+    plain = prada_objective(torch.tensor(0.0), fs, ft, clf, lam=-1.0, domain_loss_weight=0.7)  # −(−1): not reversed
+    g_fs = torch.autograd.grad(plain.total, fs)[0]
     assert torch.allclose(fs.grad, -0.9 * g_fs, atol=1e-6)
     assert ly.grad.item() == 1.0
 
 
-def test_objective_k_domains_labels_by_position():
-    clf = DomainClassifier(4, 3, hidden=8, dropout=0.0)
-    fs, t1, t2 = torch.randn(2, 4), torch.randn(3, 4), torch.randn(1, 4)
-    out = prada_objective(torch.tensor(0.5), fs, [t1, t2], clf, lam=0.1)
-    expected, _ = domain_loss(clf(torch.cat([fs, t1, t2])), torch.tensor([0, 0, 1, 1, 1, 2]))
-    assert out.parts["L_d"].item() == pytest.approx(expected.item(), rel=1e-6)
+def test_objective_refuses_an_unknown_mode_or_an_empty_side():
+    clf = DomainClassifier(4, 2, hidden=8, dropout=0.0)
+    with pytest.raises(ValueError, match="domains"):
+        prada_objective(torch.tensor(0.0), torch.randn(2, 4), torch.randn(2, 4), clf, domains="pooled")
+    with pytest.raises(ValueError, match="at least one source and one target"):
+        prada_objective(torch.tensor(0.0), torch.randn(2, 4), torch.randn(0, 4), clf)
 
 
 def test_objective_without_classifier_is_lm_loss():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prada.training.streams import IndexStream, split_evenly
+from prada.training.streams import IndexStream, rotating_shares
 
 
 def test_stream_covers_each_epoch_once_and_crosses_epochs_without_short_batches():
@@ -41,7 +41,9 @@ def test_shards_partition_the_global_batch():
     assert single.peek_batch() == single.next_batch()
 
 
-def test_split_evenly():
-    assert split_evenly(8, 1) == [8]
-    assert split_evenly(8, 3) == [3, 3, 2]
-    assert sum(split_evenly(10, 4)) == 10
+def test_rotating_shares_are_balanced_over_turns():
+    for total, parts in [(8, 1), (8, 3), (10, 4), (2, 3), (4, 4)]:
+        shares = [rotating_shares(total, parts, turn) for turn in range(parts)]
+        assert all(sum(s) == total for s in shares)
+        per_part = [sum(s[k] for s in shares) for k in range(parts)]
+        assert len(set(per_part)) == 1, (total, parts, shares)  # every part gets the same over `parts` turns

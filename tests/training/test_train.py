@@ -113,35 +113,38 @@ def test_loss_falls_when_overfitting_a_handful_of_examples(make_cfg, tmp_path):
 def test_dann_sanity_two_text_domains_through_the_student(make_cfg, tmp_path):
     """Source: last-letter questions; target: coin-flip questions (clearly different text).
 
-    Measured (torch 2.13 CPU, seed 0, 80 steps): the training-time domain accuracy averaged over
-    the last 20 steps is 1.000 with λ=0 and 0.344 with λ_max=3 (the GRL keeps the classifier from
-    separating the features it sees; its accuracy oscillates around chance). Caveat, also measured:
-    on this 32-dim random student a *fresh* linear probe still separates the final features of the
-    two domains (these differ in every token), so this checks the adversarial game's direction,
-    not full invariance — see tests/adversarial for a fresh-probe check on a small extractor.
+    The reversed gradient must reach the student and push the classifier's loss up. Measured
+    (torch 2.13 CPU, seed 0, 80 steps, classifier LR 1e-2 constant): with λ=0 L_d falls from 1.16
+    to 0.004 and the domain accuracy is 1.0 throughout; with λ_max=3 L_d stays near 1.5 and the
+    accuracy near 0.5 for the 40 steps while λ rises, then the still-learning classifier wins
+    (these domains differ in every token: on a 32-dim random student no feature can hide them).
+    So this checks the game's direction over training, not invariance at the end; see
+    tests/adversarial for a fresh-probe check on a small extractor.
     """
 
-    def last_acc(lam: float) -> float:
+    def run(lam: float) -> tuple[float, float]:
         cfg = make_cfg("data.targets=[synth_coin_flip]", "train.backbone=full", "train.batch_size=8",
                        "train.max_steps=80", "train.lr=3e-4", "adversarial.classifier_lr=1e-2",
                        "adversarial.classifier_dropout=0.0", f"adversarial.lambda_max={lam}")
         corpus = write_corpus(tmp_path / "c.jsonl", n=32)
         train(cfg, "dann_cot", 0, tmp_path / f"lam{lam}", corpus)
-        accs = [r["domain_acc"] for r in read_jsonl(tmp_path / f"lam{lam}/log.jsonl")]
-        return sum(accs[-20:]) / 20
+        log = read_jsonl(tmp_path / f"lam{lam}/log.jsonl")
+        return sum(r["domain_acc"] for r in log) / len(log), sum(r["L_d"] for r in log) / len(log)
 
-    plain, adversarial = last_acc(0.0), last_acc(3.0)
-    print(f"domain_acc last 20 steps: lambda=0 {plain:.3f}, lambda=3 {adversarial:.3f}")
-    assert plain >= 0.9
-    assert adversarial <= plain - 0.3
+    (acc_plain, ld_plain), (acc_adv, ld_adv) = run(0.0), run(3.0)
+    print(f"over 80 steps: lambda=0 acc {acc_plain:.3f} L_d {ld_plain:.3f}; lambda=3 acc {acc_adv:.3f} L_d {ld_adv:.3f}")
+    assert acc_plain >= 0.95
+    assert acc_adv <= acc_plain - 0.15
+    assert ld_adv >= 2 * ld_plain
 
 
-def test_k_domains_source_plus_two_targets(make_cfg, corpus, tmp_path):
+@pytest.mark.parametrize("domains, logits", [("binary", 1), ("per_target", 3)])
+def test_two_targets_binary_or_per_target(make_cfg, corpus, tmp_path, domains, logits):
     cfg = make_cfg("data.targets=[synth_last_letters_long, synth_coin_flip]", "train.backbone=full",
-                   "train.max_steps=2", "adversarial.target_batch_size=5")
+                   "train.max_steps=2", "adversarial.target_batch_size=5", f"adversarial.domains={domains}")
     summary = train(cfg, "dann_cot", 0, tmp_path, corpus)
     assert set(summary["examples"]["targets"]) == {"synth_last_letters_long", "synth_coin_flip"}
-    assert load_file(tmp_path / "final/domain_classifier.safetensors")["net.4.weight"].shape == (3, 16)
+    assert load_file(tmp_path / "final/domain_classifier.safetensors")["net.4.weight"].shape == (logits, 16)
 
 
 def test_gradient_accumulation_matches_one_big_batch(make_cfg, corpus, tmp_path):

@@ -4,15 +4,19 @@ One optimizer step:
 
     λ      = dann_lambda(step, max_steps, λ_max, γ)                  (0 for methods without adversary)
     repeat grad_accum times (gradients synchronised across processes on the last one only):
-        source  = next source batch      (question ### rationale --> answer END)   domain 0
-        targets = next batch of each target's train questions (questions only)    domains 1..K−1
+        source  = next source batch      (question ### rationale --> answer END)          domain 0
+        targets = next target questions (as many as source ones, shared out over the targets
+                  in rotation; questions only)                     domain 1 (binary) or 1..K
         L_y, f_src = Student(source)              f_tgt = Student(targets).features
-        total  = L_y + w · L_d(classifier(GRL_λ([f_src; f_tgt])))
+        L_d    = mean_src CE + mean_tgt CE  of  classifier(GRL_λ([f_src; f_tgt]))
+        total  = L_y + w · L_d
         backward(total / grad_accum)
-    clip, optimizer step, LR-scheduler step, log, maybe checkpoint
+    clip the student's and the classifier's gradients separately; optimizer step; LR step (the
+    student on train.lr_schedule, the classifier on adversarial.classifier_schedule); log; maybe
+    checkpoint
 
 See ``docs/training.md`` for the objective's mapping onto the paper's saddle point, the data order,
-and the checkpoint/resume semantics.
+precision, and the checkpoint/resume semantics.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, wr
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
 from prada.training.methods import BACKBONE_MODES, MethodSpec, method_spec
-from prada.training.streams import IndexStream, split_evenly
+from prada.training.streams import IndexStream, rotating_shares
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +61,13 @@ class Trainee(nn.Module):
     """
 
     def __init__(self, student: nn.Module, classifier: DomainClassifier | None, domain_loss_weight: float,
-                 pooling: str = "question_mean") -> None:
+                 pooling: str = "question_mean", domains: str = "binary") -> None:
         super().__init__()
         self.student = student
         self.classifier = classifier
         self.domain_loss_weight = domain_loss_weight
         self.pooling = pooling
+        self.domains = domains
 
     def forward(
         self,
@@ -77,9 +82,9 @@ class Trainee(nn.Module):
         # All targets' questions in one pass; labels=None → no LM loss, features only.
         tgt = self.student(input_ids=target["input_ids"], attention_mask=target["attention_mask"],
                            question_mask=target["question_mask"], pooling=self.pooling)
-        features_targets = list(tgt.features.split(target_sizes))  # K−1 × (Bt_k, D)
+        features_targets = list(tgt.features.split(target_sizes))  # K × (Bt_k, D), some maybe empty
         return prada_objective(src.lm_loss, src.features, features_targets, self.classifier,
-                               lam=lam, domain_loss_weight=self.domain_loss_weight)
+                               lam=lam, domain_loss_weight=self.domain_loss_weight, domains=self.domains)
 
 
 # ============================================================================================
@@ -186,12 +191,56 @@ def make_optimizer(groups: list[dict[str, Any]], *, fused: bool) -> torch.optim.
     return torch.optim.AdamW(groups, foreach=True)
 
 
+class ClassifierLR:
+    """The domain classifier's LR multiplier at optimizer step ``step`` (``adversarial.classifier_schedule``).
+
+    ``constant``: linear warm-up over the student's warm-up steps, then 1. ``dann``: Ganin &
+    Lempitsky's annealing 1/(1+10p)^0.75, p = step / total steps (no warm-up). Neither reaches 0.
+
+    >>> ClassifierLR("constant", warmup=2, total=10)(1), ClassifierLR("constant", 2, 10)(9)
+    (0.5, 1.0)
+    >>> round(ClassifierLR("dann", 0, 10)(10), 4)
+    0.1657
+    """
+
+    def __init__(self, schedule: str, warmup: int, total: int) -> None:
+        self.schedule, self.warmup, self.total = schedule, warmup, total
+
+    def __call__(self, step: int) -> float:
+        if self.schedule == "dann":
+            return 1.0 / (1.0 + 10.0 * min(step / max(1, self.total), 1.0)) ** 0.75
+        return min(1.0, step / self.warmup) if self.warmup > 0 else 1.0
+
+
 def make_scheduler(optimizer, cfg: RunConfig):
+    """One LambdaLR: the student's groups follow ``train.lr_schedule`` (transformers' definition),
+    the classifier's group ``adversarial.classifier_schedule``."""
+    from torch.optim.lr_scheduler import LambdaLR
     from transformers import get_scheduler
 
     name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[cfg.train.lr_schedule]
     warmup = int(round(cfg.train.warmup_ratio * cfg.train.max_steps))
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=cfg.train.max_steps)
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)  # only to get the multiplier
+    student = get_scheduler(name, probe, num_warmup_steps=warmup, num_training_steps=cfg.train.max_steps).lr_lambdas[0]
+    classifier = ClassifierLR(cfg.adversarial.classifier_schedule, warmup, cfg.train.max_steps)
+    return LambdaLR(optimizer, [classifier if g.get("name") == "classifier" else student for g in optimizer.param_groups])
+
+
+def clip_gradients(trainee: Trainee, cfg: RunConfig, accelerator) -> tuple[float | None, float | None]:
+    """Clip the student's and the classifier's gradients separately; their norms (None: no clipping).
+
+    One joint norm would let the classifier's gradient shrink the student's step in the adversarial
+    runs only. The student's parameters are taken in module order, as one clip over the whole
+    model took them before there was a classifier to separate (bit-identical for the others)."""
+    if accelerator.scaler is not None:  # fp16: unscale once, before both norms
+        accelerator.unscale_gradients()
+    clip = torch.nn.utils.clip_grad_norm_
+    student_norm = clip(list(trainee.student.parameters()), cfg.train.max_grad_norm) if cfg.train.max_grad_norm > 0 else None
+    classifier_norm = None
+    if trainee.classifier is not None and cfg.adversarial.classifier_max_grad_norm > 0:
+        classifier_norm = clip(list(trainee.classifier.parameters()), cfg.adversarial.classifier_max_grad_norm)
+    return (None if student_norm is None else float(student_norm),
+            None if classifier_norm is None else float(classifier_norm))
 
 
 @dataclass
@@ -203,6 +252,10 @@ class Batches:
     source_stream: IndexStream
     target_streams: dict[str, IndexStream]
     pad_token_id: int
+    target_batch_size: int = 0
+    """Target questions per micro-batch, shared out over the targets by ``rotating_shares``."""
+    draws: int = 0
+    """Micro-batches drawn so far (the rotation's turn)."""
 
     def next(self, device) -> tuple[dict, dict | None, list[int], int]:
         """(source batch, target batch or None, per-target sizes, non-pad tokens)."""
@@ -212,17 +265,20 @@ class Batches:
         tokens = int(src["attention_mask"].sum())
         if not self.target_streams:
             return _to(src, device), None, [], tokens
-        picked = [[self.targets[n][i] for i in s.next_batch()] for n, s in self.target_streams.items()]
+        shares = rotating_shares(self.target_batch_size, len(self.target_streams), self.draws)
+        self.draws += 1
+        picked = [[self.targets[n][i] for i in s.next_batch(k)] for (n, s), k in zip(self.target_streams.items(), shares)]
         tgt = collate_questions([e for group in picked for e in group], self.pad_token_id)
         tokens += int(tgt["attention_mask"].sum())
         return _to(src, device), _to(tgt, device), [len(g) for g in picked], tokens
 
     def state_dict(self) -> dict[str, Any]:
-        return {"source": self.source_stream.state_dict(),
+        return {"source": self.source_stream.state_dict(), "draws": self.draws,
                 "targets": {n: s.state_dict() for n, s in self.target_streams.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.source_stream.load_state_dict(state["source"])
+        self.draws = int(state.get("draws", 0))
         if set(state["targets"]) != set(self.target_streams):
             raise TrainingError(f"checkpoint targets {sorted(state['targets'])} differ from data.targets")
         for name, stream in self.target_streams.items():
@@ -236,12 +292,12 @@ def _to(batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
 def make_batches(source, targets, cfg: RunConfig, seed: int, pad_token_id: int, accelerator) -> Batches:
     world, rank = accelerator.num_processes, accelerator.process_index
     src_stream = IndexStream(len(source), cfg.train.batch_size, seed, num_processes=world, process_index=rank)
-    sizes = split_evenly(cfg.adversarial.target_batch_size or cfg.train.batch_size, max(1, len(targets)))
+    per_step = cfg.adversarial.target_batch_size or cfg.train.batch_size
     tgt_streams = {
-        name: IndexStream(len(items), size, seed * 7919 + 1 + k, num_processes=world, process_index=rank)
-        for k, ((name, items), size) in enumerate(zip(targets.items(), sizes))
+        name: IndexStream(len(items), per_step, seed * 7919 + 1 + k, num_processes=world, process_index=rank)
+        for k, (name, items) in enumerate(targets.items())
     }
-    return Batches(source, targets, src_stream, tgt_streams, pad_token_id)
+    return Batches(source, targets, src_stream, tgt_streams, pad_token_id, target_batch_size=per_step)
 
 
 # ============================================================================================
@@ -314,11 +370,11 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     source, targets = encode_data(data, tokenizer, cfg, spec)
     classifier = None
     if spec.adversary:
-        num_domains = 1 + len(targets)
+        num_domains = 2 if cfg.adversarial.domains == "binary" else 1 + len(targets)
         classifier = DomainClassifier(student.hidden_size, num_domains, cfg.adversarial.classifier_hidden,
                                       cfg.adversarial.classifier_dropout)
     trainee = Trainee(student, classifier, cfg.adversarial.domain_loss_weight,
-                      cfg.adversarial.pooling).to(accelerator.device)
+                      cfg.adversarial.pooling, cfg.adversarial.domains).to(accelerator.device)
     batches = make_batches(source, targets, cfg, seed, tokenizer.pad_token_id, accelerator)
 
     # -- 2. Resume (weights first: the optimizer is built over the loaded parameters) -----------
@@ -403,7 +459,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                 accelerator.backward(out.total / tc.grad_accum)
             sums += torch.tensor([out.parts["L_y"].item(), out.parts.get("L_d", torch.tensor(0.0)).item(),
                                   out.metrics.get("domain_acc", 0.0), tokens], device=accelerator.device)
-        grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm) if tc.max_grad_norm > 0 else None
+        grad_norm, classifier_grad_norm = clip_gradients(trainee, cfg, accelerator)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -420,7 +476,9 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
             raise TrainingError(f"non-finite loss at step {step + 1} ({last}); lower train.lr or check "
                                 "the data; the latest checkpoint is kept")
         record = {"step": step + 1, **last, "lr": scheduler.get_last_lr()[0],
-                  "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                  "grad_norm": grad_norm,
+                  **({"classifier_lr": scheduler.get_last_lr()[-1], "classifier_grad_norm": classifier_grad_norm}
+                     if trainee.classifier is not None else {}),
                   "tokens_per_s": step_tokens / dt if dt > 0 else None,
                   "elapsed_s": elapsed_before + time.perf_counter() - session_start}
         if main and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):

@@ -49,11 +49,13 @@ class IndexStream:
         self.consumed += count
         return out
 
-    def next_batch(self) -> list[int]:
-        """This process's slice of the next global batch."""
-        global_batch = self._take(self.batch_size * self.num_processes)
-        start = self.process_index * self.batch_size
-        return global_batch[start : start + self.batch_size]
+    def next_batch(self, size: int | None = None) -> list[int]:
+        """This process's slice of the next global batch (``size`` per process, default
+        ``batch_size``; 0 gives an empty batch and does not advance)."""
+        size = self.batch_size if size is None else size
+        global_batch = self._take(size * self.num_processes)
+        start = self.process_index * size
+        return global_batch[start : start + size]
 
     def peek_batch(self) -> list[int]:
         """The batch ``next_batch`` would return, without advancing."""
@@ -87,13 +89,16 @@ class IndexStream:
             raise ValueError("checkpointed permutation differs from the recomputed one")
 
 
-def split_evenly(total: int, parts: int) -> list[int]:
-    """``total`` items over ``parts`` (remainder to the first ones; at least 1 each).
+def rotating_shares(total: int, parts: int, turn: int) -> list[int]:
+    """``total`` items over ``parts``: ``total // parts`` each, the remainder going to the next
+    ``total % parts`` parts in rotation (``turn`` counts the draws), so over ``parts`` turns every
+    part gets the same number. A part may get 0 when ``total < parts``.
 
-    >>> split_evenly(8, 3)
-    [3, 3, 2]
-    >>> split_evenly(1, 2)
-    [1, 1]
+    >>> [rotating_shares(8, 3, t) for t in range(3)]
+    [[3, 3, 2], [3, 2, 3], [2, 3, 3]]
+    >>> [rotating_shares(2, 3, t) for t in range(3)]
+    [[1, 1, 0], [1, 0, 1], [0, 1, 1]]
     """
     base, rem = divmod(total, parts)
-    return [max(1, base + (1 if i < rem else 0)) for i in range(parts)]
+    extra = {(turn * rem + i) % parts for i in range(rem)}
+    return [base + (1 if k in extra else 0) for k in range(parts)]
