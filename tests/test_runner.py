@@ -48,9 +48,23 @@ def run_cli(args: list[str]) -> int:
     return 0
 
 
-def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, tmp_path, capsys):
+def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
+    monkeypatch.setenv("PRADA_PROGRESS_INTERVAL_S", "0")  # a plain line on every update
     assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
+
+    # Progress: stderr is captured (not a terminal), so plain lines, never carriage-return bars,
+    # and one summary line per finished stage; stdout keeps only the run's own output.
+    printed = capsys.readouterr()
+    assert "\r" not in printed.err and "\x1b[" not in printed.err
+    for summary in ("teacher rationale: 24/24 samples in ", "teacher answer: 24/24 samples in ",
+                    "train ft_cot-seed0: 4/4 steps in ", "train prada-seed0: 4/4 steps in ",
+                    "evaluate prada-seed0 on synth_coin_flip_long: 6/6 questions in ",
+                    "evaluate prada-seed0@step-2 on synth_coin_flip_long: 6/6 questions in ",
+                    "features prada-seed0: 24/24 questions in ", "report: 6/6 parts in "):
+        assert sum(line.startswith(summary) for line in printed.err.splitlines()) == 1, summary
+    assert "train prada-seed0: 2/4 steps (50%)" in printed.err and "L_d=" in printed.err and "ETA" in printed.err
+    assert "tokens/s" in printed.err and "steps/s" not in printed.out
 
     # The table, the four plots and the HTML page.
     report = out / "report"

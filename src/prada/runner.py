@@ -22,6 +22,7 @@ from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
+from prada.progress import Progress, from_cli, silent
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -76,9 +77,14 @@ def prompt_style_for(method: str) -> str:
     return "answer_only" if method == "ft" else "student"
 
 
-def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
-    """Run (or resume) the whole experiment; return the run directory."""
+def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None) -> Path:
+    """Run (or resume) the whole experiment; return the run directory.
+
+    ``progress`` shows each stage (``prada.progress``; default: silent).
+    """
     from prada.data import get_task
+
+    progress = progress or silent()
 
     paths = RunPaths(Path(cfg.output_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -108,7 +114,8 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
         from prada.teacher import run_teacher_stage
 
         console.rule("teacher")
-        summary = run_teacher_stage(cfg, paths.teacher_dir)
+        with progress.stage_callback("teacher", "samples") as on_teacher_progress:
+            summary = run_teacher_stage(cfg, paths.teacher_dir, progress=on_teacher_progress)
         if not summary.get("complete", True):
             raise TeacherError(
                 f"{paths.teacher_summary}: {summary.get('failed_samples', '?')} teacher samples failed "
@@ -138,7 +145,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
                     _check_question_lengths(cfg, eval_tasks, data_dir, features=want_features)
                     lengths_checked = True
                 console.rule(f"train {name}")
-                train(cfg, method, seed, out, paths.teacher_corpus, resume=True)
+                train(cfg, method, seed, out, paths.teacher_corpus, resume=True, progress=progress)
             jobs.append(ModelJob(name, str(out / "final"), prompt_style_for(method)))
             for snapshot in sorted(out.glob("snapshots/step-*"), key=lambda p: int(p.name.split("-")[1])):
                 step = int(snapshot.name.split("-")[1])
@@ -155,7 +162,8 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             if (out / "metrics.json").exists():
                 continue
             console.print(f"evaluate {job.name} on {task.name}")
-            evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style)
+            evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style, model_name=job.name,
+                           progress=progress)
 
     # 4. Features for t-SNE and proxy A-distance -----------------------------------------------
     if want_features:
@@ -167,11 +175,11 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             if out.exists():
                 continue
             console.print(f"features {job.name}")
-            extract_features(job.model_ref, feature_examples, cfg, out_path=out)
+            extract_features(job.model_ref, feature_examples, cfg, out_path=out, progress=progress, name=job.name)
 
     # 5. Report ---------------------------------------------------------------------------------
     if report:
-        _report(paths)
+        _report(paths, progress)
     print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
     console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
     return paths.root
@@ -224,7 +232,7 @@ def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -
     return out
 
 
-def _report(paths: RunPaths) -> None:
+def _report(paths: RunPaths, progress: Progress) -> None:
     from prada.reporting import build_report
 
     index = paths.report_dir / "index.html"
@@ -234,7 +242,7 @@ def _report(paths: RunPaths) -> None:
         console.print(f"[dim]report: up to date ({index})[/]")
         return
     console.rule("report")
-    build_report([paths.root], paths.report_dir)
+    build_report([paths.root], paths.report_dir, progress=progress)
     console.print(f"report: {index}")
 
 
@@ -276,4 +284,5 @@ def register(app: typer.Typer) -> None:
           prada run configs/experiments/multiarith.yaml --  seeds=[0,1] data.data_dir=../shared/data
         """
         cfg = load_config(config, overrides or [])
-        run_experiment(cfg, report=not no_report)
+        with from_cli() as progress:
+            run_experiment(cfg, report=not no_report, progress=progress)

@@ -36,3 +36,23 @@ def test_prada_evaluate_cli_errors(tiny_model_dir, tmp_path, capsys, args, messa
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "error" in err and message in err
+
+
+@pytest.mark.parametrize("flag", ["--progress", "--no-progress"])
+def test_evaluate_shows_progress_and_keeps_stdout_for_the_result(tiny_model_dir, tmp_path, capsys, monkeypatch,
+                                                                 flag) -> None:
+    """`--progress` forces a live bar (even into a capture), `--no-progress` plain lines (here on
+    every batch); either way one summary line on stderr, and the result line alone on stdout."""
+    monkeypatch.setenv("PRADA_PROGRESS_INTERVAL_S", "0")
+    main(["evaluate", "--model", str(tiny_model_dir), "--task", "synth_last_letters", "--style", "student",
+          "--max-examples", "3", "--max-new-tokens", "4", "--batch-size", "1", "--device", "cpu",
+          "--out", str(tmp_path / "ev"), flag])
+    printed = capsys.readouterr()
+    if flag == "--progress":
+        assert "\x1b[" in printed.err
+    else:
+        assert "\x1b[" not in printed.err and "\r" not in printed.err
+        assert "on synth_last_letters: 1/3 questions (33%), " in printed.err and "ETA" in printed.err
+    summary = [line for line in printed.err.splitlines() if "3/3 questions in " in line]
+    assert len(summary) == 1 and "tokens/s" in summary[0] and "accuracy" in summary[0]
+    assert printed.out.startswith("synth_last_letters (test, student): accuracy") and "questions" not in printed.out

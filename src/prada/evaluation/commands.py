@@ -44,6 +44,7 @@ def evaluate(
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
     from prada.evaluation.evaluate import PROMPT_STYLES
+    from prada.progress import from_cli
 
     if backend not in ("hf", "vllm"):
         raise ConfigError(f"--backend '{backend}': valid backends are ['hf', 'vllm']")
@@ -76,7 +77,9 @@ def evaluate(
         raise ConfigError(f"--style '{style}': valid styles are {list(PROMPT_STYLES)}")
     the_task = get_task(task, cfg.data)
     out_dir = out if out is not None else Path("runs") / "evaluate" / f"{_slug(model)}-{style}" / task
-    metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force)  # type: ignore[arg-type]
+    with from_cli() as progress:
+        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,  # type: ignore[arg-type]
+                                 progress=progress)
     typer.echo(
         f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "
         f"({metrics['correct']}/{metrics['n']}), {metrics.get('generated_tokens', 0)} tokens generated, "
