@@ -74,6 +74,7 @@ def _mount() -> None:
         "prada.runner",
         "prada.sweep",
         "prada.reporting.commands",
+        "prada.status.commands",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])

@@ -2,6 +2,7 @@
 
     RUN_DIR/
       config.yaml                      fully resolved RunConfig
+      invocation.json                  what the latest `prada run` is doing (read by `prada status`)
       teacher/cache.jsonl              every completed teacher request (append-only, fsync'd)
       teacher/corpus.jsonl             kept (correct, de-duplicated) rationales, one per line
       teacher/summary.json             yield, token usage, cost
@@ -32,6 +33,10 @@ class RunPaths:
         return self.root / "config.yaml"
 
     @property
+    def invocation(self) -> Path:
+        return self.root / "invocation.json"
+
+    @property
     def teacher_dir(self) -> Path:
         return self.root / "teacher"
 
@@ -50,8 +55,26 @@ class RunPaths:
     def train_dir(self, method: str, seed: int) -> Path:
         return self.root / "train" / f"{method}-seed{seed}"
 
+    def train_log(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "log.jsonl"
+
+    def train_summary(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "summary.json"
+
+    def final_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "final"
+
+    def checkpoints_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "checkpoints"
+
+    def snapshots_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "snapshots"
+
     def eval_dir(self, model_name: str, task: str) -> Path:
         return self.root / "eval" / model_name / task
+
+    def eval_metrics(self, model_name: str, task: str) -> Path:
+        return self.eval_dir(model_name, task) / "metrics.json"
 
     def features_file(self, model_name: str) -> Path:
         return self.root / "features" / f"{model_name}.npz"
@@ -59,3 +82,7 @@ class RunPaths:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    @property
+    def report_index(self) -> Path:
+        return self.report_dir / "index.html"

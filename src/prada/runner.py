@@ -20,6 +20,7 @@ from rich.table import Table
 
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
 from prada.progress import Progress, from_cli, silent
@@ -80,11 +81,21 @@ def prompt_style_for(method: str) -> str:
 def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None) -> Path:
     """Run (or resume) the whole experiment; return the run directory.
 
-    ``progress`` shows each stage (``prada.progress``; default: silent).
+    ``progress`` shows each stage (``prada.progress``; default: silent). What the run is doing, and
+    why it stopped if it fails, is kept in ``RUN_DIR/invocation.json`` for ``prada status``.
     """
-    from prada.data import get_task
+    invocation = Invocation(RunPaths(Path(cfg.output_dir)).invocation)
+    try:
+        root = _run_experiment(cfg, report, progress or silent(), invocation)
+    except BaseException as e:
+        invocation.fail(e)  # nothing is recorded for a run refused before its first stage
+        raise
+    invocation.finish()
+    return root
 
-    progress = progress or silent()
+
+def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation: Invocation) -> Path:
+    from prada.data import get_task
 
     paths = RunPaths(Path(cfg.output_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -106,6 +117,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
         task.load("train", data_dir)
 
     started = time.perf_counter()
+    invocation.start()
 
     # 1. Teacher -------------------------------------------------------------------------------
     if _teacher_complete(paths):
@@ -114,6 +126,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
         from prada.teacher import run_teacher_stage
 
         console.rule("teacher")
+        invocation.at("teacher")
         with progress.stage_callback("teacher", "samples") as on_teacher_progress:
             summary = run_teacher_stage(cfg, paths.teacher_dir, progress=on_teacher_progress)
         if not summary.get("complete", True):
@@ -141,6 +154,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
                 # or a method to it must not retrain (and re-evaluate) what it already measured.
                 console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
             else:
+                invocation.at("train", name)
                 if not lengths_checked:  # before the first training, not on runs with nothing to train
                     _check_question_lengths(cfg, eval_tasks, data_dir, features=want_features)
                     lengths_checked = True
@@ -162,6 +176,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
             if (out / "metrics.json").exists():
                 continue
             console.print(f"evaluate {job.name} on {task.name}")
+            invocation.at("eval", job.name, task.name)
             evaluate_model(job.model_ref, task, cfg, out, prompt_style=job.prompt_style, model_name=job.name,
                            progress=progress)
 
@@ -175,10 +190,12 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
             if out.exists():
                 continue
             console.print(f"features {job.name}")
+            invocation.at("features", job.name)
             extract_features(job.model_ref, feature_examples, cfg, out_path=out, progress=progress, name=job.name)
 
     # 5. Report ---------------------------------------------------------------------------------
     if report:
+        invocation.at("report")
         _report(paths, progress)
     print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
     console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
