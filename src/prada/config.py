@@ -361,8 +361,35 @@ def _build(cls: type, raw: dict[str, Any], where: str, problems: list[str]) -> A
         return cls()
 
 
-def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
-    """Build and validate a ``RunConfig``; every problem is reported in one ``ConfigError``."""
+Scope = Literal["run", "evaluate"]
+"""What a config is loaded for: a whole ``run`` (every check), or ``evaluate`` (only the checks of
+the keys evaluation reads, see ``EVALUATION_KEYS``)."""
+
+EVALUATION_KEYS = ("data.", "student.", "eval.")
+"""The sections ``prada evaluate --config`` takes from a config (custom tasks, data directory,
+student format, eval settings)."""
+TRAINING_ONLY_KEYS = ("data.source", "data.targets", "data.max_source_examples", "data.max_target_examples",
+                      "data.diverse")
+"""Keys of those sections that only training reads: a config written to evaluate a custom task
+need not satisfy their rules (e.g. "methods 'prada' need at least one target task")."""
+
+
+def concerns_evaluation(problem: str) -> bool:
+    """Whether a ``validate`` problem (``"key: message"``) is about a key evaluation reads.
+
+    >>> concerns_evaluation("eval.batch_size: must be >= 1"), concerns_evaluation("data.targets: duplicate")
+    (True, False)
+    """
+    key = problem.split(":", 1)[0].split(" ", 1)[0]
+    return key.startswith(EVALUATION_KEYS) and not key.startswith(TRAINING_ONLY_KEYS)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config", scope: Scope = "run") -> RunConfig:
+    """Build and validate a ``RunConfig``; every problem is reported in one ``ConfigError``.
+
+    Unknown keys and ill-typed values are always problems; with ``scope="evaluate"`` the semantic
+    checks are only those of the keys evaluation reads (``concerns_evaluation``).
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -370,7 +397,7 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
     problems: list[str] = []
     cfg = _build(RunConfig, raw, "", problems)
     if not problems:
-        problems.extend(validate(cfg))
+        problems.extend(p for p in validate(cfg) if scope == "run" or concerns_evaluation(p))
     if problems:
         listing = "\n  - ".join(problems)
         raise ConfigError(f"{source}: invalid config:\n  - {listing}")
@@ -462,13 +489,14 @@ def load_raw(path: str | Path | None) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> RunConfig:
-    """Read a YAML config (or defaults when ``path`` is None) and apply dotted overrides."""
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (), *, scope: Scope = "run") -> RunConfig:
+    """Read a YAML config (or defaults when ``path`` is None) and apply dotted overrides; ``scope``
+    as in ``config_from_dict``."""
     raw = load_raw(path)
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(raw, key, value)
-    return config_from_dict(raw, source=str(path) if path else "config")
+    return config_from_dict(raw, source=str(path) if path else "config", scope=scope)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
