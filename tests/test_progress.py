@@ -62,7 +62,7 @@ def test_fields_and_resumed_stages() -> None:
         stage.advance(5, tokens=800)
     first, summary = out.getvalue().splitlines()[-2:]
     # The rate counts the steps of this session only (resumed at 10): 5 steps in 10 s.
-    assert "15/40 steps (38%), 0.50 steps/s, 80.0 tokens/s, L_y=1.23, lambda=0.05" in first
+    assert "15/40 steps (38%), L_y=1.23, lambda=0.05, 0.50 steps/s, 80.0 tokens/s" in first
     assert "ETA 50s" in first and "L_d" not in first
     assert summary == "train prada-seed0: 15/40 steps in 10s (0.50 steps/s, 80.0 tokens/s, resumed at 10)"
 

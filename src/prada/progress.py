@@ -155,11 +155,11 @@ class Stage:
         return f"{self.completed}/{self.total}" if self.total is not None else str(self.completed)
 
     def info(self, elapsed: float) -> str:
-        """Rates and fields: the live bar's text column and the middle of a plain line."""
+        """Fields (losses: what a watcher looks for first), then rates: the live bar's last column
+        and the middle of a plain line."""
+        parts = [f"{k}={_format_field(v)}" for k, v in self.fields.items()]
         rates = self.rates(elapsed)
-        parts = [rates] if rates else []
-        parts += [f"{k}={_format_field(v)}" for k, v in self.fields.items()]
-        return ", ".join(parts)
+        return ", ".join([*parts, rates] if rates else parts)
 
     def line(self) -> str:
         """One plain progress line."""
@@ -347,14 +347,16 @@ class Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
+        from rich.table import Column
 
         self._console = Console(file=self.stream, force_terminal=True, highlight=False)
         stdout_isatty = getattr(sys.stdout, "isatty", None)
         self._live = RichProgress(
-            TextColumn("{task.description}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+            TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
             TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=self._console, refresh_per_second=4,
+            # Rates and losses take what width is left and are cut first on a narrow terminal.
+            TextColumn("{task.fields[info]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            console=self._console, refresh_per_second=4, expand=True,
             # Print what the command writes to stdout above the bars only when stdout is this
             # terminal too; piped stdout (a table, --json) must reach its pipe untouched.
             redirect_stdout=bool(stdout_isatty and stdout_isatty()), redirect_stderr=True,
