@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,11 +125,27 @@ def test_a_failed_training_shows_its_one_line_reason(tiny_model_dir, tmp_path, m
     assert "failed train ft_cot-seed0: TrainingError: non-finite loss at step 3" in printed
 
 
+def test_a_training_without_a_run_record_is_judged_by_its_log(tiny_model_dir, tmp_path):
+    """`prada train` alone writes no invocation.json: a fresh log means running, a stale one not."""
+    paths = new_run_dir(tiny_model_dir, tmp_path / "run", **{"train.max_steps": 40})
+    log = paths.train_log("ft_cot", 0)
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(json.dumps({"step": s, "elapsed_s": 1.0 * s}) + "\n" for s in range(1, 6)))
+    item = by_label(inspect_run(paths.root))["train ft_cot-seed0"]
+    assert item.state == "running" and item.detail.startswith("step 5 of 40 (log written ")
+    an_hour_ago = time.time() - 3600
+    os.utime(log, (an_hour_ago, an_hour_ago))
+    item = by_label(inspect_run(paths.root))["train ft_cot-seed0"]
+    assert item.state == "interrupted" and item.detail == "stopped at step 5 of 40; restarts from step 0"
+
+
 def test_status_only_reads(tiny_model_dir, tmp_path):
     paths = new_run_dir(tiny_model_dir, tmp_path / "run")
     log = paths.train_log("prada", 0)
     log.parent.mkdir(parents=True)
     log.write_text('{"step": 1}\n{"step": 2}\n{"st')  # a torn tail, as a killed writer leaves it
+    an_hour_ago = time.time() - 3600
+    os.utime(log, (an_hour_ago, an_hour_ago))
     (paths.checkpoints_dir("prada", 0) / "step-2").mkdir(parents=True)
     paths.invocation.write_text("{not json")
     before = {p: (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None) for p in paths.root.rglob("*")}

@@ -112,6 +112,7 @@ class Grid:
     eval_tasks: list[str]
     zero_shot: bool
     max_steps: int
+    log_every: int
     snapshot_steps: list[int]
     features: bool
 
@@ -149,7 +150,7 @@ def read_grid(paths: RunPaths) -> Grid:
     return Grid(
         name=str(get("name")), methods=list(get("methods") or []), seeds=list(get("seeds") or []),
         eval_tasks=eval_tasks, zero_shot=bool(get("eval.zero_shot_baseline")), max_steps=max_steps,
-        snapshot_steps=snapshots,
+        log_every=int(get("train.log_every") or 1), snapshot_steps=snapshots,
         # As `prada run` decides it (with its report on): t-SNE and the A-distance need targets.
         features=len(eval_tasks) > 1,
     )
@@ -217,7 +218,7 @@ class _Inspector:
             return Item("teacher", live[0], detail=live[1] or detail)
         return Item("teacher", "interrupted" if cached else "pending", detail=detail)
 
-    def train(self, method: str, seed: int, max_steps: int) -> Item:
+    def train(self, method: str, seed: int, max_steps: int, log_every: int = 1) -> Item:
         name = f"{method}-seed{seed}"
         summary = _read(self.paths.train_summary(method, seed))
         if summary is not None:
@@ -241,6 +242,15 @@ class _Inspector:
             detail = f"{reason}; at {where}" if reason else where
             return Item("train", state, name, detail=detail + (resume if state == "interrupted" else ""),
                         step=step, max_steps=max_steps)
+        log = self.paths.train_log(method, seed)
+        if step and log.is_file():
+            # No `prada run` record (e.g. `prada train` on its own): a log written within a few of
+            # its own logging intervals is taken as a live run.
+            age = max(0.0, time.time() - log.stat().st_mtime)
+            interval = (elapsed / step) * max(1, log_every) if elapsed else 0.0
+            if age < 3 * interval + 60:
+                return Item("train", "running", name, step=step, max_steps=max_steps,
+                            detail=f"{where} (log written {_duration(age)} ago; no `prada run` record)")
         if step or checkpoints or self.paths.train_dir(method, seed).is_dir():
             return Item("train", "interrupted", name, detail=f"stopped at {where}{resume}", step=step,
                         max_steps=max_steps)
@@ -354,7 +364,7 @@ def inspect_run(root: str | Path) -> RunStatus:
         status.items += [inspector.evaluation(ZERO_SHOT_MODEL, t) for t in grid.eval_tasks]
     names = [f"{m}-seed{s}" for s in grid.seeds for m in grid.methods]
     for method, seed, name in [(n.rsplit("-seed", 1)[0], int(n.rsplit("-seed", 1)[1]), n) for n in names]:
-        trained = inspector.train(method, seed, grid.max_steps)
+        trained = inspector.train(method, seed, grid.max_steps, grid.log_every)
         status.items.append(trained)
         status.items += [inspector.evaluation(name, t) for t in grid.eval_tasks]
         for step in _snapshot_steps(paths, name, grid, trained):
