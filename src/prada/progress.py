@@ -122,9 +122,9 @@ class Stage:
         self.owner.changed(self)
 
     def show(self, **fields: Any) -> None:
+        """Values shown from the next ``advance`` on (set them before it: a line is due then)."""
         with self.owner.lock:
             self.fields.update({k: v for k, v in fields.items() if v is not None})
-        self.owner.changed(self)
 
     def set_total(self, total: int | None) -> None:
         with self.owner.lock:
