@@ -60,7 +60,7 @@ def test_fields_and_resumed_stages() -> None:
         clock.now += 10
         stage.show(L_y=1.23456, L_d=None, **{"lambda": 0.05})
         stage.advance(5, tokens=800)
-    first, summary = out.getvalue().splitlines()[-2:]
+    first, summary = out.getvalue().splitlines()  # show() alone writes no line: advance() does
     # The rate counts the steps of this session only (resumed at 10): 5 steps in 10 s.
     assert "15/40 steps (38%), L_y=1.23, lambda=0.05, 0.50 steps/s, 80.0 tokens/s" in first
     assert "ETA 50s" in first and "L_d" not in first
