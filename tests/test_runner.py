@@ -16,6 +16,7 @@ from prada.cli import main
 from prada.config import load_config, to_dict
 from prada.errors import DataError, RunDirError
 from prada.runner import check_compatible, run_experiment
+from prada.status import inspect_run
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
@@ -48,9 +49,30 @@ def run_cli(args: list[str]) -> int:
     return 0
 
 
-def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, tmp_path, capsys):
+def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
+    monkeypatch.setenv("PRADA_PROGRESS_INTERVAL_S", "0")  # a plain line on every update
     assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
+
+    # Progress: stderr is captured (not a terminal), so plain lines, never carriage-return bars,
+    # and one summary line per finished stage; stdout keeps only the run's own output.
+    printed = capsys.readouterr()
+    assert "\r" not in printed.err and "\x1b[" not in printed.err
+    for summary in ("teacher rationale: 24/24 samples in ", "teacher answer: 24/24 samples in ",
+                    "train ft_cot-seed0: 4/4 steps in ", "train prada-seed0: 4/4 steps in ",
+                    "evaluate prada-seed0 on synth_coin_flip_long: 6/6 questions in ",
+                    "evaluate prada-seed0@step-2 on synth_coin_flip_long: 6/6 questions in ",
+                    "features prada-seed0: 24/24 questions in ", "report: 6/6 parts in "):
+        assert sum(line.startswith(summary) for line in printed.err.splitlines()) == 1, summary
+    assert "train prada-seed0: 2/4 steps (50%)" in printed.err and "L_d=" in printed.err and "ETA" in printed.err
+    assert "tokens/s" in printed.err and "steps/s" not in printed.out
+
+    # `prada status` of the finished run: everything done, with wall times and throughput.
+    status = inspect_run(out)
+    assert status.invocation["state"] == "finished" and status.left() == []
+    trained = next(i for i in status.items if i.label == "train prada-seed0")
+    assert trained.wall_s > 0 and trained.throughput > 0 and trained.throughput_unit == "tokens"
+    assert len([i for i in status.items if i.stage == "eval"]) == 6
 
     # The table, the four plots and the HTML page.
     report = out / "report"
@@ -75,7 +97,9 @@ def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, 
     assert run_cli(["run", str(QUICKSTART), *shrunk_overrides(tiny_model_dir, out)]) == 0
     printed = capsys.readouterr().out
     assert "evaluate " not in printed
-    changed = [p for p in outputs if p.name != "config.yaml" and p.stat().st_mtime_ns != before[p]]
+    # config.yaml is rewritten as is; invocation.json records each invocation (for `prada status`).
+    changed = [p for p in outputs if p.name not in ("config.yaml", "invocation.json")
+               and p.stat().st_mtime_ns != before[p]]
     assert changed == []
 
     # A committed results folder keeps metrics and features but no weights: re-running it (e.g. to
@@ -91,7 +115,7 @@ def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, 
     printed = capsys.readouterr().out
     assert "weights not kept" in printed and "evaluate " not in printed
     assert not list(out.glob("train/*/final"))
-    changed = [p for p in kept if p.name != "config.yaml" and p.stat().st_mtime_ns != before[p]]
+    changed = [p for p in kept if p.name not in ("config.yaml", "invocation.json") and p.stat().st_mtime_ns != before[p]]
     assert changed == []
 
 
@@ -143,7 +167,8 @@ def test_bad_config_key_is_one_clear_error(tmp_path, capsys):
     assert "Traceback" not in err
 
 
-def test_killed_mid_training_resumes(tiny_model_dir, tmp_path):
+def test_killed_mid_training_resumes(tiny_model_dir, tmp_path, capsys):
+    """A real SIGKILL mid-training: `prada status` says where it stopped, `prada run` resumes it."""
     out = tmp_path / "run"
     args = [sys.executable, "-m", "prada.cli", "run", str(QUICKSTART),
             *shrunk_overrides(tiny_model_dir, out, **{"methods": "[prada]", "train.max_steps": 40,
@@ -162,6 +187,17 @@ def test_killed_mid_training_resumes(tiny_model_dir, tmp_path):
         proc.wait()
     assert not (out / "train" / "prada-seed0" / "final").exists()
 
+    assert run_cli(["status", str(out), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["invocation"]["state"] == "running" and status["invocation"]["alive"] is False
+    train = next(i for i in status["items"] if i["label"] == "train prada-seed0")
+    assert train["state"] == "interrupted" and train["max_steps"] == 40 and 2 <= train["step"] < 40
+    assert "ended without finishing (killed?)" in train["detail"]
+    assert "resumes from checkpoint step-" in train["detail"]
+    assert status["left_summary"].startswith(f"train 1 ({40 - train['step']} steps), eval ")
+    assert run_cli(["status", str(out)]) == 0
+    assert "killed or lost" in capsys.readouterr().out
+
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "train" / "prada-seed0" / "summary.json").read_text())
@@ -170,6 +206,7 @@ def test_killed_mid_training_resumes(tiny_model_dir, tmp_path):
     steps = [json.loads(line)["step"] for line in
              (out / "train" / "prada-seed0" / "log.jsonl").read_text().splitlines()]
     assert steps == list(range(1, 41)), "each step is logged exactly once after a resume"
+    assert inspect_run(out).left() == []
 
 
 def test_each_model_is_loaded_once_for_all_its_evaluations_and_features(tiny_model_dir, tmp_path, monkeypatch):

@@ -45,13 +45,16 @@ def test_sweep_without_a_validation_split_is_refused(tiny_model_dir, tmp_path, c
     assert not out.exists()
 
 
-def test_sweep_scores_each_point_on_source_val_only(tiny_model_dir, tmp_path):
+def test_sweep_scores_each_point_on_source_val_only(tiny_model_dir, tmp_path, capsys):
     out = tmp_path / "sweep"
     args = ["sweep", str(QUICKSTART),
             *shrunk_overrides(tiny_model_dir, out, **{"methods": "[ft_cot]", "train.max_steps": 2,
                                                       "train.save_every": 0, "data.val_fraction": 0.25}),
             "--param", "train.lr=1e-3,1e-2"]
     assert run_cli(args) == 0
+    progress = capsys.readouterr().err.splitlines()
+    assert sum(line.startswith("sweep quickstart: 2/2 points in ") for line in progress) == 1
+    assert sum(line.startswith("train ft_cot-seed0: 2/2 steps in ") for line in progress) == 2  # one per point
 
     for slug in ("lr_1e-3", "lr_1e-2"):
         run = out / slug

@@ -27,6 +27,44 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True)
 
+PROGRESS_FLAGS = ("--progress", "--no-progress")
+
+
+@app.callback()
+def _global_options(
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", show_default=False,
+        help="Force live progress bars (--progress) or plain progress lines every 30 s (--no-progress); "
+             "default: bars on a terminal, lines in a log file. Accepted anywhere on the command line.",
+    ),
+) -> None:
+    from prada.progress import CLI_MODE
+
+    CLI_MODE.set("auto" if progress is None else ("live" if progress else "plain"))  # main() resets it
+
+
+def hoist_progress_flags(argv: list[str]) -> list[str]:
+    """``prada run cfg.yaml --no-progress`` means ``prada --no-progress run cfg.yaml``: the flag is
+    the main command's, so it is moved in front of the sub-command (never past a ``--``).
+
+    >>> hoist_progress_flags(["run", "c.yaml", "--no-progress", "--", "--progress"])
+    ['--no-progress', 'run', 'c.yaml', '--', '--progress']
+    """
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in PROGRESS_FLAGS]
+    return [*flags, *[a for a in argv[:end] if a not in PROGRESS_FLAGS], *argv[end:]]
+
+
+def _run_app(args: list[str]) -> None:
+    """``app(args)`` with ``--progress/--no-progress`` in effect for this one command."""
+    from prada.progress import CLI_MODE
+
+    token = CLI_MODE.set("auto")
+    try:
+        app(args=hoist_progress_flags(args), prog_name="prada", standalone_mode=False)
+    finally:
+        CLI_MODE.reset(token)
+
 
 def _mount() -> None:
     # Imported here so that `prada --help` stays fast and import errors name the stage.
@@ -40,6 +78,7 @@ def _mount() -> None:
         "prada.runner",
         "prada.sweep",
         "prada.reporting.commands",
+        "prada.status.commands",
     ):
         try:
             module = __import__(module_name, fromlist=["register"])
@@ -103,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     shows_help = _exception_types("NoArgsIsHelpError")
     click_errors = _exception_types("ClickException")
     try:
-        app(args=argv, prog_name="prada", standalone_mode=False)
+        _run_app(sys.argv[1:] if argv is None else list(argv))
     except PradaError as e:
         _error(_escape(str(e)))
         sys.exit(e.exit_code)

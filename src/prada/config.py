@@ -409,11 +409,35 @@ def section_from_dict(cls: type[T], raw: Any, where: str) -> T:
     return section
 
 
-def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfig:
+Scope = Literal["run", "evaluate"]
+"""What a config is loaded for: a whole ``run`` (every check), or ``evaluate`` (only the checks of
+the keys evaluation reads, see ``EVALUATION_KEYS``)."""
+
+EVALUATION_KEYS = ("data.", "student.", "eval.")
+"""The sections ``prada evaluate --config`` takes from a config (custom tasks, data directory,
+student format, eval settings)."""
+TRAINING_ONLY_KEYS = ("data.source", "data.targets", "data.max_source_examples", "data.max_target_examples",
+                      "data.diverse")
+"""Keys of those sections that only training reads: a config written to evaluate a custom task
+need not satisfy their rules (e.g. "methods 'prada' need at least one target task")."""
+
+
+def concerns_evaluation(problem: str) -> bool:
+    """Whether a ``validate`` problem (``"key: message"``) is about a key evaluation reads.
+
+    >>> concerns_evaluation("eval.batch_size: must be >= 1"), concerns_evaluation("data.targets: duplicate")
+    (True, False)
+    """
+    key = problem.split(":", 1)[0].split(" ", 1)[0]
+    return key.startswith(EVALUATION_KEYS) and not key.startswith(TRAINING_ONLY_KEYS)
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "config", scope: Scope = "run") -> RunConfig:
     """Build and validate a ``RunConfig``; every problem is reported in one ``ConfigError``.
 
-    The types come first (a value of the wrong type is named with the type it needs), then
-    ``validate`` checks every range and every rule across fields.
+    The types come first (a value of the wrong type is named with the type it needs; unknown keys
+    are always problems), then ``validate`` checks every range and every rule across fields; with
+    ``scope="evaluate"`` only those of the keys evaluation reads (``concerns_evaluation``).
     """
     if raw is None:
         raw = {}
@@ -422,7 +446,7 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config") -> RunConfi
     problems: list[str] = []
     cfg = _build(RunConfig, raw, "", problems)
     if not problems:
-        problems.extend(validate(cfg))
+        problems.extend(p for p in validate(cfg) if scope == "run" or concerns_evaluation(p))
     if problems:
         problems = [redact_text(p) for p in problems]  # a value may be a URL with a key in it
         if len(problems) == 1:
@@ -751,13 +775,14 @@ def load_raw(path: str | Path | None) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> RunConfig:
-    """Read a YAML config (or defaults when ``path`` is None) and apply dotted overrides."""
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (), *, scope: Scope = "run") -> RunConfig:
+    """Read a YAML config (or defaults when ``path`` is None) and apply dotted overrides; ``scope``
+    as in ``config_from_dict``."""
     raw = load_raw(path)
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(raw, key, value)
-    return config_from_dict(raw, source=str(path) if path else "config")
+    return config_from_dict(raw, source=str(path) if path else "config", scope=scope)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

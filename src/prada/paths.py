@@ -2,6 +2,7 @@
 
     RUN_DIR/
       config.yaml                      fully resolved RunConfig
+      invocation.json                  what the latest `prada run` is doing (read by `prada status`)
       teacher/cache.jsonl              every completed teacher request (append-only, fsync'd)
       teacher/corpus.jsonl             kept (correct, de-duplicated) rationales, one per line
       teacher/samples/{task}.jsonl     every answered sample, replayable (teacher.replay_dir)
@@ -38,6 +39,10 @@ class RunPaths:
         return self.root / "config.yaml"
 
     @property
+    def invocation(self) -> Path:
+        return self.root / "invocation.json"
+
+    @property
     def teacher_dir(self) -> Path:
         return self.root / "teacher"
 
@@ -56,8 +61,26 @@ class RunPaths:
     def train_dir(self, method: str, seed: int) -> Path:
         return self.root / "train" / f"{method}-seed{seed}"
 
+    def train_log(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "log.jsonl"
+
+    def train_summary(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "summary.json"
+
+    def final_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "final"
+
+    def checkpoints_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "checkpoints"
+
+    def snapshots_dir(self, method: str, seed: int) -> Path:
+        return self.train_dir(method, seed) / "snapshots"
+
     def eval_dir(self, model_name: str, task: str) -> Path:
         return self.root / "eval" / model_name / task
+
+    def eval_metrics(self, model_name: str, task: str) -> Path:
+        return self.eval_dir(model_name, task) / "metrics.json"
 
     def features_file(self, model_name: str) -> Path:
         return self.root / "features" / f"{model_name}.npz"
@@ -65,6 +88,10 @@ class RunPaths:
     @property
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    @property
+    def report_index(self) -> Path:
+        return self.report_dir / "index.html"
 
 
 def read_run_config(path: Path) -> dict[str, Any]:

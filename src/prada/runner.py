@@ -19,8 +19,10 @@ from rich.table import Table
 
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths, read_run_config
+from prada.progress import Progress, from_cli, silent
 
 logger = logging.getLogger(__name__)
 console = Console()
@@ -112,8 +114,23 @@ def prompt_style_for(method: str) -> str:
     return "answer_only" if method == "ft" else "student"
 
 
-def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
-    """Run (or resume) the whole experiment; return the run directory."""
+def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None) -> Path:
+    """Run (or resume) the whole experiment; return the run directory.
+
+    ``progress`` shows each stage (``prada.progress``; default: silent). What the run is doing, and
+    why it stopped if it fails, is kept in ``RUN_DIR/invocation.json`` for ``prada status``.
+    """
+    invocation = Invocation(RunPaths(Path(cfg.output_dir)).invocation)
+    try:
+        root = _run_experiment(cfg, report, progress or silent(), invocation)
+    except BaseException as e:
+        invocation.fail(e)  # nothing is recorded for a run refused before its first stage
+        raise
+    invocation.finish()
+    return root
+
+
+def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation: Invocation) -> Path:
     from prada.data import get_task
 
     paths = RunPaths(Path(cfg.output_dir))
@@ -134,6 +151,7 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
     write_text_atomic(paths.config, dump_yaml(cfg))
 
     started = time.perf_counter()
+    invocation.start()
 
     # 1. Teacher -------------------------------------------------------------------------------
     if _teacher_complete(paths):
@@ -142,7 +160,9 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
         from prada.teacher import run_teacher_stage
 
         console.rule("teacher")
-        summary = run_teacher_stage(cfg, paths.teacher_dir)
+        invocation.at("teacher")
+        with progress.stage_callback("teacher", "samples") as on_teacher_progress:
+            summary = run_teacher_stage(cfg, paths.teacher_dir, progress=on_teacher_progress)
         if not summary.get("complete", True):
             raise TeacherError(
                 f"{paths.teacher_summary}: {summary.get('failed_samples', '?')} teacher samples failed "
@@ -168,11 +188,12 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
                 # or a method to it must not retrain (and re-evaluate) what it already measured.
                 console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
             else:
+                invocation.at("train", name)
                 if not lengths_checked:  # before the first training, not on runs with nothing to train
                     _check_question_lengths(cfg, eval_tasks, data_dir, features=want_features)
                     lengths_checked = True
                 console.rule(f"train {name}")
-                train(cfg, method, seed, out, paths.teacher_corpus, resume=True)
+                train(cfg, method, seed, out, paths.teacher_corpus, resume=True, progress=progress)
             jobs.append(ModelJob(name, str(out / "final"), prompt_style_for(method)))
             for snapshot in sorted(out.glob("snapshots/step-*"), key=lambda p: int(p.name.split("-")[1])):
                 step = int(snapshot.name.split("-")[1])
@@ -198,17 +219,20 @@ def run_experiment(cfg: RunConfig, *, report: bool = True) -> Path:
             model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
         for task in tasks:
             console.print(f"evaluate {job.name} on {task.name}")
+            invocation.at("eval", job.name, task.name)
             evaluate_model(model, task, cfg, paths.eval_dir(job.name, task.name), prompt_style=job.prompt_style,
-                           model_name=job.model_ref, model_info=info)
+                           model_name=job.model_ref, model_info=info, progress=progress, label=job.name)
         if wants_features:
             console.print(f"features {job.name}")
+            invocation.at("features", job.name)
             extract_features(model if info is not None else job.model_ref, feature_examples, cfg,
-                             out_path=features_out)
+                             out_path=features_out, progress=progress, name=job.name)
         del model
 
     # 5. Report ---------------------------------------------------------------------------------
     if report:
-        _report(paths)
+        invocation.at("report")
+        _report(paths, progress)
     print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
     console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
     return paths.root
@@ -261,7 +285,7 @@ def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -
     return out
 
 
-def _report(paths: RunPaths) -> None:
+def _report(paths: RunPaths, progress: Progress) -> None:
     from prada.reporting import build_report
 
     index = paths.report_dir / "index.html"
@@ -271,7 +295,7 @@ def _report(paths: RunPaths) -> None:
         console.print(f"[dim]report: up to date ({index})[/]")
         return
     console.rule("report")
-    build_report([paths.root], paths.report_dir)
+    build_report([paths.root], paths.report_dir, progress=progress)
     console.print(f"report: {index}")
 
 
@@ -317,4 +341,5 @@ def register(app: typer.Typer) -> None:
           prada run configs/experiments/multiarith.yaml --  seeds=[0,1] data.data_dir=../shared/data
         """
         cfg = load_config(config, overrides or [])
-        run_experiment(cfg, report=not no_report)
+        with from_cli() as progress:
+            run_experiment(cfg, report=not no_report, progress=progress)

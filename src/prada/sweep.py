@@ -25,6 +25,7 @@ from prada.config import RunConfig, load_config
 from prada.errors import ConfigError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
+from prada.progress import Progress, from_cli, silent
 
 console = Console()
 
@@ -152,8 +153,10 @@ def write_sweep_tables(root: Path, rows: list[list[str]], source: str, val_fract
     write_text_atomic(root / "sweep.csv", buffer.getvalue())
 
 
-def run_sweep(config_path: Path, params: list[str], overrides: list[str]) -> Path:
-    """Run every point of the grid (resuming finished ones) and write the sweep tables."""
+def run_sweep(config_path: Path, params: list[str], overrides: list[str], progress: Progress | None = None) -> Path:
+    """Run every point of the grid (resuming finished ones) and write the sweep tables.
+
+    ``progress`` shows points done beside each point's own stages (``prada.progress``)."""
     from prada.runner import run_experiment
 
     points = parse_grid(params)
@@ -167,9 +170,12 @@ def run_sweep(config_path: Path, params: list[str], overrides: list[str]) -> Pat
     root.mkdir(parents=True, exist_ok=True)
     write_text_atomic(root / "sweep.yaml", yaml.safe_dump({"config": str(config_path), "params": params,
                                                            "overrides": overrides}, sort_keys=False))
-    for i, point in enumerate(points, 1):
-        console.rule(f"sweep point {i}/{len(points)}: {point.label}")
-        run_experiment(point_config(config_path, overrides, point, root), report=False)
+    progress = progress or silent()
+    with progress.stage(f"sweep {base.name}", len(points), "points") as stage:
+        for i, point in enumerate(points, 1):
+            console.rule(f"sweep point {i}/{len(points)}: {point.label}")
+            run_experiment(point_config(config_path, overrides, point, root), report=False, progress=progress)
+            stage.advance(1)
 
     rows = sweep_rows(root, points, base)
     write_sweep_tables(root, rows, base.data.source, base.data.val_fraction)
@@ -198,4 +204,5 @@ def register(app: typer.Typer) -> None:
 
           prada sweep CONFIG --param adversarial.lambda_max=0.03,0.1,0.3 'methods=\\[prada]'
         """
-        run_sweep(config, param, overrides or [])
+        with from_cli() as progress:
+            run_sweep(config, param, overrides or [], progress=progress)

@@ -18,17 +18,17 @@ def _slug(model: str) -> str:
 def evaluate(
     model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint dir (e.g. RUN/train/prada-seed0/final), model folder or alias (smollm2-135m-instruct).")],
     task: Annotated[str, typer.Option("--task", "-t", help="Task name (see `prada data list`).")],
-    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "test",
+    split: Annotated[str | None, typer.Option(help="Split to evaluate (default: eval.split of --config, else test).", show_default=False)] = None,
     style: Annotated[str | None, typer.Option(help="student | answer_only | zero_shot_cot (default: student for a checkpoint — answer_only for method ft — and zero_shot_cot for a plain model).", show_default=False)] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default: $PRADA_DATA_DIR).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: runs/evaluate/MODEL/TASK).", show_default=False)] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Generation batch size (default: eval.batch_size=16).", show_default=False)] = None,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", help="New-token budget (default: eval.max_new_tokens=128).", show_default=False)] = None,
     max_examples: Annotated[int | None, typer.Option("--max-examples", help="Seeded subset of the split (same for every model).", show_default=False)] = None,
-    chat: Annotated[bool, typer.Option("--chat/--no-chat", help="zero_shot_cot through the tokenizer's chat template.")] = False,
-    backend: Annotated[str, typer.Option(help="hf | vllm (vllm: needs the vllm package and a GPU; not for P-Tuning checkpoints).")] = "hf",
+    chat: Annotated[bool | None, typer.Option("--chat/--no-chat", help="zero_shot_cot through the tokenizer's chat template (default: student.chat_template of --config, else no).", show_default=False)] = None,
+    backend: Annotated[str | None, typer.Option(help="hf | vllm (vllm: needs the vllm package and a GPU; not for P-Tuning checkpoints; default: eval.backend of --config, else hf).", show_default=False)] = None,
     device: Annotated[str | None, typer.Option(help="Where the hf backend runs: auto (a CUDA GPU when visible, else CPU), cpu, cuda, cuda:N (default: eval.device=auto).", show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="A run config YAML to take eval/student/data settings from.", show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="A config YAML to take the data (custom tasks, data_dir), student and eval settings from; flags override it. Training-only rules (methods, targets) are not checked.", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Re-evaluate even if OUT/metrics.json exists.")] = False,
 ) -> None:
     """Evaluate a model on a task; writes OUT/predictions.jsonl and OUT/metrics.json.
@@ -44,15 +44,19 @@ def evaluate(
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
     from prada.evaluation.evaluate import PROMPT_STYLES
+    from prada.progress import from_cli
 
-    if backend not in ("hf", "vllm"):
+    if backend is not None and backend not in ("hf", "vllm"):
         raise ConfigError(f"--backend '{backend}': valid backends are ['hf', 'vllm']")
     for name, value in (("--batch-size", batch_size), ("--max-new-tokens", max_new_tokens), ("--max-examples", max_examples)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
-    cfg = load_config(config) if config is not None else RunConfig()  # defaults need no experiment
-    cfg.eval.split = split
-    cfg.eval.backend = backend  # type: ignore[assignment]
+    # The file's data/student/eval settings, without the checks only training needs.
+    cfg = load_config(config, scope="evaluate") if config is not None else RunConfig()
+    if split is not None:
+        cfg.eval.split = split
+    if backend is not None:
+        cfg.eval.backend = backend  # type: ignore[assignment]
     if data_dir is not None:
         cfg.data.data_dir = str(data_dir)
     if batch_size is not None:
@@ -63,8 +67,8 @@ def evaluate(
         cfg.eval.max_examples = max_examples
     if device is not None:
         cfg.eval.device = device
-    if chat:
-        cfg.student.chat_template = True
+    if chat is not None:
+        cfg.student.chat_template = chat
     if style is None:
         from prada.student.student import is_checkpoint, read_checkpoint_meta
 
@@ -76,7 +80,9 @@ def evaluate(
         raise ConfigError(f"--style '{style}': valid styles are {list(PROMPT_STYLES)}")
     the_task = get_task(task, cfg.data)
     out_dir = out if out is not None else Path("runs") / "evaluate" / f"{_slug(model)}-{style}" / task
-    metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force)  # type: ignore[arg-type]
+    with from_cli() as progress:
+        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,  # type: ignore[arg-type]
+                                 progress=progress)
     typer.echo(
         f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "
         f"({metrics['correct']}/{metrics['n']}), {metrics.get('generated_tokens', 0)} tokens generated, "

@@ -40,6 +40,7 @@ from prada.data.example import Example
 from prada.errors import EvaluationError
 from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
+from prada.progress import Progress, silent
 
 logger = logging.getLogger(__name__)
 
@@ -245,9 +246,9 @@ class _HFBackend:
         self.student = student
         self.batch_size = batch_size
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
         return greedy_generate(self.student, prompts, max_new_tokens=max_new_tokens, batch_size=self.batch_size,
-                               stop=stop)
+                               stop=stop, on_batch=on_batch)
 
 
 def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any):
@@ -262,7 +263,7 @@ def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: Stud
 
 
 def _run_style(backend: Any, student: Any, examples: list[Example], style: str, task: Any, cfg: RunConfig,
-               chat: bool) -> tuple[list[dict[str, Any]], GenerationStats]:
+               chat: bool, on_batch: Any = None) -> tuple[list[dict[str, Any]], GenerationStats]:
     from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
 
     tokenizer = student.tokenizer
@@ -270,7 +271,7 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
     records: list[dict[str, Any]] = []
     if style in ("student", "answer_only"):
         prompts = student_prompts(student, examples)
-        gens, stats = backend.generate(prompts, max_new, STUDENT_STOP)
+        gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_batch=on_batch)
         for ex, g in zip(examples, gens):
             atype = _answer_type(ex, task)
             pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == "answer_only")
@@ -278,12 +279,14 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
         return records, stats
     # zero_shot_cot: two stages
     stage1 = _zero_shot_stage1_texts(student, examples, chat)
-    gens1, stats1 = backend.generate(_encode_texts(tokenizer, stage1, chat), max_new, ZERO_SHOT_STAGE1_STOP)
+    gens1, stats1 = backend.generate(_encode_texts(tokenizer, stage1, chat), max_new, ZERO_SHOT_STAGE1_STOP,
+                                     on_batch=on_batch)
     rationales = [_cut_stop(g.text, ZERO_SHOT_STAGE1_STOP) for g in gens1]
     suffix = _stage2_suffix(task)
     stage2 = [p + r + suffix for p, r in zip(stage1, rationales)]
     gens2, stats2 = backend.generate(
-        _encode_texts(tokenizer, stage2, chat), min(ZERO_SHOT_ANSWER_TOKENS, max_new), ZERO_SHOT_STAGE1_STOP
+        _encode_texts(tokenizer, stage2, chat), min(ZERO_SHOT_ANSWER_TOKENS, max_new), ZERO_SHOT_STAGE1_STOP,
+        on_batch=on_batch,
     )
     for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
         atype = _answer_type(ex, task)
@@ -321,13 +324,17 @@ def evaluate_model(
     examples: Sequence[Example] | None = None,
     model_name: str | None = None,
     model_info: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model_ref`` on ``task``'s ``cfg.eval.split`` and write predictions and metrics.
 
     ``model_ref``: a checkpoint directory (``train/.../final`` or a snapshot), a plain model
     (folder, alias such as ``smollm2-135m-instruct``, cached hub id) or an already loaded
     ``Student``. ``examples`` overrides the task's split (already subset). Returns the metrics dict;
-    an existing ``out_dir/metrics.json`` is returned without work unless ``force``.
+    an existing ``out_dir/metrics.json`` is returned without work unless ``force``. ``progress``
+    shows questions done, generated tokens/s and the ETA (``prada.progress``; default: silent),
+    under ``label`` (default: the model's name).
 
     To score one model on several tasks without reloading it, load it once and pass it in::
 
@@ -371,9 +378,15 @@ def evaluate_model(
     else:
         backend = _HFBackend(student, cfg.eval.batch_size)
 
-    records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat)
-    n = len(records)
-    n_correct = sum(r["correct"] for r in records)
+    # Zero-Shot-CoT generates twice per question (rationale, then answer): two prompts each.
+    passes = 2 if prompt_style == "zero_shot_cot" else 1
+    with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
+                                      "questions" if passes == 1 else "prompts") as stage:
+        records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,
+                                    on_batch=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for g in gens)))
+        n = len(records)
+        n_correct = sum(r["correct"] for r in records)
+        stage.close(f"accuracy {100 * n_correct / n:.1f}% ({n_correct}/{n})")
     metrics = {
         "task": task.name,
         "split": cfg.eval.split,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,14 @@ from prada.config import RunConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
 from prada.io import write_bytes_atomic
+from prada.progress import Progress, silent
 
 logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def _domain_features(student: Any, examples: Sequence[Example], batch_size: int, pooling: str) -> np.ndarray:
+def _domain_features(student: Any, examples: Sequence[Example], batch_size: int, pooling: str,
+                     on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     from prada.student.format import collate_questions, encode_questions
 
     encoded = encode_questions(list(examples), student.tokenizer, student.student_cfg)
@@ -43,6 +45,8 @@ def _domain_features(student: Any, examples: Sequence[Example], batch_size: int,
         res = student(batch["input_ids"], batch["attention_mask"], question_mask=batch["question_mask"],
                       pooling=pooling)
         out[idx] = res.features.float().cpu().numpy()  # (b, D)
+        if on_batch is not None:
+            on_batch(len(idx))
     return out
 
 
@@ -63,10 +67,13 @@ def extract_features(
     cfg: RunConfig,
     *,
     out_path: str | Path | None = None,
+    progress: Progress | None = None,
+    name: str | None = None,
 ) -> dict[str, np.ndarray]:
     """``{domain: (N, D) float32}`` pooled question features; saved to ``out_path`` if given.
 
     ``model_ref`` is a checkpoint directory, a plain model (folder/alias) or a loaded ``Student``.
+    ``progress`` shows questions done (``prada.progress``; default: silent) under ``name``.
     """
     from prada.evaluation.evaluate import load_model_for_eval
 
@@ -78,12 +85,16 @@ def extract_features(
         student, _ = load_model_for_eval(model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
     was_training = student.training
     student.eval()
+    total = sum(len(examples) for examples in examples_by_domain.values())
+    name = name or (str(model_ref) if isinstance(model_ref, (str, Path)) else type(model_ref).__name__)
     try:
         feats = {}
-        for domain, examples in examples_by_domain.items():
-            if not examples:
-                raise EvaluationError(f"extract_features: domain '{domain}' has no examples")
-            feats[domain] = _domain_features(student, examples, cfg.eval.batch_size, cfg.adversarial.pooling)
+        with (progress or silent()).stage(f"features {name}", total, "questions") as stage:
+            for domain, examples in examples_by_domain.items():
+                if not examples:
+                    raise EvaluationError(f"extract_features: domain '{domain}' has no examples")
+                feats[domain] = _domain_features(student, examples, cfg.eval.batch_size, cfg.adversarial.pooling,
+                                                 on_batch=stage.advance)
     finally:
         student.train(was_training)
     if out_path is not None:

@@ -26,7 +26,7 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,6 +224,7 @@ def greedy_generate(
     eos_ids: Sequence[int] | None = None,
     compact: bool = True,
     sort_by_length: bool = True,
+    on_batch: Callable[[Sequence[Generation]], None] | None = None,
 ) -> tuple[list[Generation], GenerationStats]:
     """Greedy continuations of ``prompts`` (lists of token ids), in the input order.
 
@@ -231,7 +232,8 @@ def greedy_generate(
     a prompt encoder, ``num_virtual_tokens``/``virtual_token_embeddings``). ``stop``: strings that
     end a row (alphanumeric ones as whole words); ``eos_ids``: default the tokenizer's EOS and the
     generation config's EOS ids. ``compact=False`` keeps finished rows in the batch (for
-    comparison in the benchmark).
+    comparison in the benchmark). ``on_batch`` is called with each finished batch's generations
+    (progress reporting).
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be >= 1")
@@ -275,6 +277,8 @@ def greedy_generate(
             for i, g in zip(chunk, outs):
                 results[i] = g
             batches += 1
+            if on_batch is not None:
+                on_batch(outs)
     finally:
         student.train(was_training)
     seconds = time.perf_counter() - start

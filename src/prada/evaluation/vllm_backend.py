@@ -77,7 +77,7 @@ class VLLMBackend:
         logger.info("vLLM: loading %s", kwargs)
         return cls(vllm.LLM(**kwargs), lora_request, tokenizer)
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -97,4 +97,6 @@ class VLLMBackend:
             if reason == "eos" and ids and ids[-1] == self.tokenizer.eos_token_id:
                 ids = ids[:-1]
             gens.append(Generation(ids, c.text, reason))
+        if on_batch is not None:  # vLLM schedules all prompts at once: one "batch"
+            on_batch(gens)
         return gens, GenerationStats(sum(g.num_tokens for g in gens), seconds, 1)

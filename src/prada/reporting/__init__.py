@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prada.config import ReportConfig
 from prada.io import write_text_atomic
+from prada.progress import Progress, silent
 from prada.reporting.collect import ReportData, collect, parse_model_name, snapshot_model_name
 from prada.reporting.stats import bootstrap_ci, mean_std, proxy_a_distance
 
@@ -30,10 +31,12 @@ __all__ = [
 ]
 
 
-def build_report(run_dirs: list[Path], out_dir: Path, report_cfg: ReportConfig | None = None) -> Path:
+def build_report(run_dirs: list[Path], out_dir: Path, report_cfg: ReportConfig | None = None,
+                 progress: Progress | None = None) -> Path:
     """Build the report of one or more run dirs (merged) into ``out_dir``; returns ``index.html``.
 
     ``report_cfg`` defaults to the ``report`` section of the first run dir's ``config.yaml``.
+    ``progress`` shows the parts done (``prada.progress``; default: silent).
     """
     from prada.reporting import plots
     from prada.reporting.html import render_html
@@ -43,10 +46,13 @@ def build_report(run_dirs: list[Path], out_dir: Path, report_cfg: ReportConfig |
     data: ReportData = collect([Path(d) for d in run_dirs])
     if report_cfg is not None:
         data.report_cfg = report_cfg
+    # Parts: tables, each figure (t-SNE is the slow one), the page.
+    stage = (progress or silent()).stage("report", 2 + (4 if data.report_cfg.plots else 0), "parts")
     tables = build_tables(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "table.md", "# Results\n\n" + to_markdown(tables, data))
     write_text_atomic(out_dir / "table.csv", to_csv(tables))
+    stage.advance(1)
     figures: list[Path] = []
     if data.report_cfg.plots:
         for make in (
@@ -56,11 +62,14 @@ def build_report(run_dirs: list[Path], out_dir: Path, report_cfg: ReportConfig |
             lambda: plots.plot_pad(data, tables, out_dir / "pad.png"),
         ):
             path = make()
+            stage.advance(1)
             if path is not None:
                 figures.append(path)
     else:
         data.note("plots disabled (report.plots: false)")
     index = out_dir / "index.html"
     write_text_atomic(index, render_html(data, tables, figures))
+    stage.advance(1)
+    stage.close(str(index))
     logger.info("report written to %s", index)
     return index

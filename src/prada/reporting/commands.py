@@ -20,10 +20,12 @@ def report(
 
         prada report runs/seed0 runs/seed1 runs/seed2 --out reports/arith
     """
+    from prada.progress import from_cli
     from prada.reporting import build_report
 
     out_dir = out if out is not None else Path(run_dirs[0]) / "report"
-    index = build_report(list(run_dirs), out_dir)
+    with from_cli() as progress:
+        index = build_report(list(run_dirs), out_dir, progress=progress)
     typer.echo(f"report: {index}")
     table = out_dir / "table.md"
     if table.is_file():

@@ -123,7 +123,7 @@ def teach(
     chat: bool | None = typer.Option(None, "--chat/--no-chat", help="Use the model's chat format."),
     max_examples: int | None = typer.Option(None, "--max-examples", help="Seeded subset of the questions."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default: OUTPUT_DIR/teacher)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or lines (the summary line stays)."),
 ) -> None:
     """Stage 1: the teacher writes rationales for the source task's train questions.
 
@@ -139,19 +139,11 @@ def teach(
         data_dir=data_dir, prompt=prompt, chat=chat, max_examples=max_examples))
     out_dir = out or RunPaths(Path(cfg.output_dir)).teacher_dir
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from prada.progress import Progress, from_cli
 
-    bar = Progress(TextColumn("[bold]{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, disable=quiet, transient=False)
-    ids: dict[str, Any] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage not in ids:
-            ids[stage] = bar.add_task(stage, total=total)
-        bar.update(ids[stage], completed=done, total=total)
-
-    with bar:
-        summary = run_teacher_stage(cfg, out_dir, split=split, progress=progress)
+    with Progress("quiet") if quiet else from_cli() as progress:
+        with progress.stage_callback("teacher", "samples") as on_progress:
+            summary = run_teacher_stage(cfg, out_dir, split=split, progress=on_progress)
     console.print(summary_table(summary))
     if not summary["complete"]:
         err_console.print(f"[yellow]warning:[/] {summary['failed_samples']} samples failed (error records in "

@@ -45,12 +45,15 @@ def register(app: typer.Typer) -> None:
         """
         from prada.config import load_config
         from prada.paths import RunPaths
+        from prada.progress import from_cli
         from prada.training import train
 
         cfg = load_config(config, overrides or [])
         paths = RunPaths(Path(cfg.output_dir))
         out_dir = out or paths.train_dir(method, seed)
-        summary = train(cfg, method, seed, out_dir, corpus or paths.teacher_corpus, resume=resume)
+        with from_cli() as progress:
+            summary = train(cfg, method, seed, out_dir, corpus or paths.teacher_corpus, resume=resume,
+                            progress=progress)
         final = summary.get("final") or {}
         shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float))
         console.print(f"trained {method}-seed{seed}: {summary['steps']} steps in {summary['wall_s']:.1f} s "

@@ -39,6 +39,7 @@ from prada.config import RunConfig, config_changes, dump_yaml, to_dict
 from prada.hardware import describe, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from prada.progress import Progress, silent
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
 from prada.training.methods import BACKBONE_MODES, MethodSpec, method_spec
@@ -326,14 +327,16 @@ def load_weights(trainee: Trainee, directory: Path) -> None:
 # ============================================================================================
 
 
-def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Path, resume: bool = True) -> dict:
+def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Path, resume: bool = True,
+          progress: Progress | None = None) -> dict:
     """Train ``method`` with ``seed``; write ``log.jsonl``, ``tb/``, checkpoints, ``final/`` and
     ``summary.json`` under ``out_dir``; return the summary. With ``resume``, a finished run returns
-    its summary at once and an interrupted one continues exactly from its latest checkpoint."""
+    its summary at once and an interrupted one continues exactly from its latest checkpoint.
+    ``progress`` shows steps, tokens/s, L_y, L_d, domain accuracy and λ (``prada.progress``; the
+    main process only; default: silent)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
-    from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     cfg = _copy(cfg)
@@ -440,8 +443,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out_dir / "tb"), purge_step=start_step + 1)
-    bar = tqdm(total=tc.max_steps, initial=start_step, desc=f"{method}-seed{seed}", disable=not main,
-               dynamic_ncols=True)
+    bar = (progress if main and progress else silent()).stage(f"train {method}-seed{seed}", tc.max_steps, "steps",
+                                                              initial=start_step)
 
     # -- 5. The loop --------------------------------------------------------------------------
     model.train()
@@ -488,8 +491,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                     writer.add_scalar(f"train/{k}", v, step + 1)
             for g, lr in zip(groups, scheduler.get_last_lr()):
                 writer.add_scalar(f"lr/{g['name']}", lr, step + 1)
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if v is not None}, refresh=False)
+        bar.show(**last)
+        bar.advance(1, tokens=step_tokens)
 
         # -- checkpoint -----------------------------------------------------------------------
         done = step + 1
