@@ -72,7 +72,8 @@ def test_an_empty_gold_rationale_is_refused_once_not_retried_forever(tmp_path):
                              f"data.custom_tasks=[{task}]"])
     with pytest.raises(TeacherError, match=r"questions have no gold rationale \(mine/3\)"):
         run_experiment(cfg, report=False)
-    assert [p.name for p in out.iterdir()] == ["config.yaml"]  # no teacher output: nothing to lock
+    # No teacher output, nothing to lock: the config and the record of the failure for `prada status`.
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "invocation.json"]
     check_run_dir(RunPaths(out), load_config(None, [f"output_dir={out}", "methods=[ft_cot]"]))
 
 

@@ -96,8 +96,9 @@ def check_run_dir(paths: RunPaths, cfg: RunConfig) -> None:
 
 
 def _has_outputs(paths: RunPaths) -> bool:
-    """Whether any file besides config.yaml is in the run folder."""
-    return any(p.is_file() and p != paths.config for p in paths.root.rglob("*"))
+    """Whether the run folder holds a stage's output: any file besides config.yaml and the record
+    of the last invocation (``invocation.json``, which only says what ran)."""
+    return any(p.is_file() and p not in (paths.config, paths.invocation) for p in paths.root.rglob("*"))
 
 
 @dataclass(frozen=True)
