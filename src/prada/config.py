@@ -230,6 +230,12 @@ class TrainConfig:
     in ``summary.json``. ``bf16``/``fp16``: forward and backward in that format, master weights,
     optimizer state and the domain classifier in fp32. ``no``: everything in fp32 (the precision of
     the results committed before ``auto`` existed)."""
+    compile: Literal["auto", "yes", "no"] = "auto"
+    """``torch.compile`` each decoder layer (one graph shared by all layers, dynamic shapes): fuses
+    the elementwise work around the matmuls (~15 % faster steps and ~1 GiB less memory for
+    SmolLM2 on 2 AMX cores), at ~20-60 s of compilation once per process. ``auto``: on for the bf16
+    path on CPU when a C++ compiler is present (inductor needs one), off elsewhere (the fp32
+    reference path keeps its kernels)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: ~40% less peak memory for ~20% more time."""
     save_every: int = 0
@@ -249,7 +255,10 @@ class EvalConfig:
     """Evaluation of students (and of the untrained base model)."""
 
     split: str = "test"
-    batch_size: int = 16
+    batch_size: int = 128
+    """Questions decoded together (sorted by length; finished rows leave the batch). On CPU a
+    large batch amortises the per-step cost: 128 MultiArith questions decode ~2x faster at 128
+    than at 16, with the same greedy outputs."""
     max_new_tokens: int = 128
     max_examples: int | None = None
     """Seeded subset of each evaluated split (None: all); the subset is the same for every model."""

@@ -25,6 +25,7 @@ import ctypes
 import functools
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -91,9 +92,10 @@ def describe(device: str | torch.device) -> str:
     return str(device)
 
 
-_MALLOPT = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_THRESHOLD": -3}
-ALLOCATOR_SETTINGS = {"M_MMAP_THRESHOLD": 32 << 20, "M_TRIM_THRESHOLD": 64 << 30, "M_TOP_PAD": 1 << 30}
-"""Large blocks from the heap (up to glibc's 32 MiB cap on mmap'd ones), never trimmed back."""
+_MALLOPT = {"M_TRIM_THRESHOLD": -1, "M_TOP_PAD": -2, "M_MMAP_MAX": -4}
+ALLOCATOR_SETTINGS = {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 64 << 30, "M_TOP_PAD": 1 << 30}
+"""Every block from the heap (no mmap, whose pages are faulted in afresh at each allocation of
+a large tensor: logits chunks, embedding gradients), and the heap never trimmed back."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,3 +115,26 @@ def tune_allocator() -> bool:
     applied = all(mallopt(_MALLOPT[name], value) == 1 for name, value in ALLOCATOR_SETTINGS.items())
     logger.debug("malloc tuning %s", "applied" if applied else "refused by the C library")
     return applied
+
+
+COMPILE_MODES = ("auto", "yes", "no")
+
+
+def resolve_compile(requested: str, precision: str, device: str | torch.device) -> bool:
+    """Whether to ``torch.compile`` the student's layers (``train.compile``): ``auto`` compiles
+    the bf16 path on CPU when a C++ compiler is present (what inductor generates its CPU kernels
+    with); ``yes`` always, ``no`` never.
+
+    >>> resolve_compile("no", "bf16", "cpu"), resolve_compile("auto", "no", "cpu")
+    (False, False)
+    """
+    if requested not in COMPILE_MODES:
+        raise ConfigError(f"train.compile '{requested}': valid values are {list(COMPILE_MODES)}")
+    if requested != "auto":
+        return requested == "yes"
+    return precision == "bf16" and torch.device(device).type == "cpu" and has_cxx_compiler()
+
+
+def has_cxx_compiler() -> bool:
+    """A C++ compiler on the PATH (``$CXX``, ``g++``, ``c++`` or ``clang++``)."""
+    return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)

@@ -127,9 +127,10 @@ def load_model_for_eval(
     resolved ``dtype``. A path that does not exist, or a folder that is neither a checkpoint nor a
     model, is an ``EvaluationError``.
     """
-    from prada.hardware import TORCH_DTYPES, resolve_eval_dtype
+    from prada.hardware import TORCH_DTYPES, resolve_eval_dtype, tune_allocator
 
     target = resolve_device(device)  # a bad value fails before the model is read
+    tune_allocator()
     resolved = resolve_eval_dtype(dtype, target)
     student, info = _load_model(model_ref, student_cfg)
     student = student.to(target)

@@ -153,7 +153,11 @@ def _decode_batch(
     # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
     cache_kw = "cache" if _forward_accepts(lm, "cache") else "past_key_values"
     cache = make_decoding_cache(lm, prompt_len + max_new_tokens)
-    extra = {"logits_to_keep": 1} if _forward_accepts(lm, "logits_to_keep") else {}
+    # The last position's logits only. As an index tensor, not the int 1: the int slices a strided
+    # (B, 1, D) view, which the LM head's matmul cannot fold into one GEMM, so it broadcasts the
+    # whole (D, V) head weight per row (3.6 GB copied at batch 64 for SmolLM2's 49k vocabulary).
+    extra = ({"logits_to_keep": torch.tensor([prompt_len - 1], device=device)}
+             if _forward_accepts(lm, "logits_to_keep") else {})
     out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
              use_cache=True, **{cache_kw: cache}, **extra)
     cache = _returned_cache(out)
@@ -167,7 +171,7 @@ def _decode_batch(
     reasons = ["length"] * b
     texts: list[str | None] = [None] * b
     for step in range(max_new_tokens):
-        tokens = logits.argmax(dim=-1)  # (b,)
+        tokens = logits.max(dim=-1).indices  # (b,) the first maximum, as argmax, ~4x faster on bf16 CPU
         tok_list = tokens.tolist()
         check = stop_ids[tokens.cpu()].tolist() if stop_ids is not None else [stop_re is not None] * len(tok_list)
         for i, row in enumerate(active):

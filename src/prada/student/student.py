@@ -232,6 +232,22 @@ class Student(nn.Module):
         ones = attention_mask.new_ones((b, self.num_virtual_tokens))  # (B, V)
         return torch.cat([virtual, embeds], dim=1), torch.cat([ones, attention_mask], dim=1)
 
+    def compile_layers(self) -> int:
+        """``torch.compile`` every decoder layer in place (dynamic shapes); returns how many.
+
+        The layers share one code object, so dynamo compiles one graph for all of them (their
+        weights are graph inputs); the embeddings, the prompt encoder and the LM head stay eager.
+        """
+        layers = getattr(self.causal_lm.get_decoder(), "layers", None)
+        if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+            raise ConfigError(
+                f"train.compile: the model {type(self.causal_lm).__name__} has no decoder 'layers' list to "
+                "compile; set train.compile: no"
+            )
+        for layer in layers:
+            layer.compile(dynamic=True)
+        return len(layers)
+
     def _plain_head_weight(self) -> torch.Tensor | None:
         """The LM head's weight when logits are exactly ``hidden @ weight.T`` (a bias-free
         ``nn.Linear``, no logit scaling or soft-capping), else None."""

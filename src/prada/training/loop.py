@@ -36,7 +36,7 @@ from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
 from prada.config import RunConfig, config_changes, dump_yaml, to_dict
-from prada.hardware import describe, resolve_mixed_precision, tune_allocator
+from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from prada.progress import Progress, silent
@@ -364,9 +364,10 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     main = accelerator.is_main_process
+    compiled = resolve_compile(tc.compile, precision, accelerator.device)
     if main:
-        print(f"precision: {precision} (train.mixed_precision={tc.mixed_precision}; {describe(accelerator.device)})",
-              file=sys.stderr, flush=True)
+        print(f"precision: {precision} (train.mixed_precision={tc.mixed_precision}; {describe(accelerator.device)}); "
+              f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile})", file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
     clamp_max_length(cfg, spec, _context_length(student))
@@ -400,8 +401,10 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         load_weights(trainee, latest)
         apply_memory_options(trainee.student, cfg)
     # fp32 keeps the reference kernels (bit for bit the results measured before mixed precision);
-    # the fast path fuses the LM head with its loss and the AdamW update.
+    # the fast path fuses the LM head with its loss and the AdamW update, and compiles the layers.
     trainee.student.fused_lm_loss = precision != "no"
+    if compiled:
+        trainee.student.compile_layers()
     groups = param_groups(trainee.student, trainee.classifier, cfg)
     optimizer = make_optimizer(groups, fused=precision != "no")
     scheduler = make_scheduler(optimizer, cfg)
@@ -527,7 +530,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                      "targets": {k: len(v) for k, v in targets.items()}},
         "trainable_parameters": counts, "num_processes": accelerator.num_processes,
         "device": accelerator.device.type, "mixed_precision": precision,
-        "mixed_precision_requested": tc.mixed_precision,
+        "mixed_precision_requested": tc.mixed_precision, "compiled": compiled,
         "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
         "resumed_from_step": start_step or None,
         "final": last,
