@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# End-to-end wall time of one experiment: an older prada (a git ref, checked out in a temporary
+# worktree, run with its own config file) against this checkout's fast path, one after the other
+# on the same machine. Prints both times and the ratio (not a test; ~1 h on 2 cores).
+#
+#   bash benchmarks/bench_end_to_end.sh [OLD_REF] [DATA_DIR] [OUT_DIR]
+#
+# OLD_REF defaults to 57c9832 (main before the fast path); DATA_DIR to ../shared/data; OUT_DIR to
+# runs/e2e. The experiment: configs/experiments/multiarith_tuned.yaml with seeds=[0] and full test
+# splits (eval.max_examples=null): FT-CoT and PRADA trained 50 steps, each evaluated on MultiArith,
+# AddSub, SingleEq and SVAMP, features, report. The new run overrides the config's fp32 settings
+# with the defaults (train.mixed_precision, eval.dtype, train.compile: auto; eval.batch_size 128).
+set -euo pipefail
+old_ref=${1:-57c9832}
+data=$(realpath "${2:-../shared/data}")
+out=$(realpath -m "${3:-runs/e2e}")
+py=$(realpath -s "${PYTHON:-.venv/bin/python}")  # -s: a venv python is a symlink
+cfg=configs/experiments/multiarith_tuned.yaml
+common=("seeds=[0]" "eval.max_examples=null" "data.data_dir=$data")
+
+worktree=$(mktemp -d)/prada-$old_ref
+git worktree add --quiet --detach "$worktree" "$old_ref"
+trap 'git worktree remove --force "$worktree"' EXIT
+
+start=$(date +%s)
+(cd "$worktree" && PYTHONPATH="$worktree/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/old")
+old_s=$(( $(date +%s) - start ))
+echo "old ($old_ref): ${old_s} s"
+
+start=$(date +%s)
+PYTHONPATH="$(pwd)/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/new" \
+    train.mixed_precision=auto eval.dtype=auto train.compile=auto eval.batch_size=128
+new_s=$(( $(date +%s) - start ))
+echo "old ($old_ref): ${old_s} s; new ($(git rev-parse --short HEAD)): ${new_s} s; ratio $(python3 -c "print(f'{$old_s / $new_s:.2f}x')")"
