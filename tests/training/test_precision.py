@@ -107,3 +107,28 @@ def test_bf16_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, c
     a, b = Student.from_checkpoint(tmp_path / "full/final"), Student.from_checkpoint(tmp_path / "resumed/final")
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         assert torch.equal(pa, pb), name
+
+
+def test_compile_auto_is_the_bf16_cpu_path_with_a_compiler(monkeypatch) -> None:
+    monkeypatch.setattr(hardware, "has_cxx_compiler", lambda: True)
+    assert hardware.resolve_compile("auto", "bf16", "cpu") is True
+    assert hardware.resolve_compile("auto", "no", "cpu") is False  # the fp32 reference path
+    assert hardware.resolve_compile("yes", "no", "cpu") is True
+    monkeypatch.setattr(hardware, "has_cxx_compiler", lambda: False)
+    assert hardware.resolve_compile("auto", "bf16", "cpu") is False
+    with pytest.raises(ConfigError, match="train.compile"):
+        hardware.resolve_compile("maybe", "bf16", "cpu")
+
+
+@pytest.mark.skipif(not hardware.has_cxx_compiler(), reason="inductor needs a C++ compiler")
+def test_compiled_layers_train_and_match_eager_at_step_0(make_cfg, corpus, tmp_path) -> None:
+    """torch.compile of the decoder layers: same first-step loss as eager within bf16 rounding,
+    it trains, records that it compiled, and resumes."""
+    logs = {}
+    for mode in ("no", "yes"):
+        cfg = make_cfg("train.mixed_precision=bf16", f"train.compile={mode}", "train.max_steps=3")
+        summary = train(cfg, "prada", 0, tmp_path / mode, corpus)
+        assert summary["compiled"] is (mode == "yes")
+        logs[mode] = read_jsonl(tmp_path / mode / "log.jsonl")
+    assert logs["yes"][0]["L_y"] == pytest.approx(logs["no"][0]["L_y"], rel=2e-2)
+    assert logs["yes"][-1]["L_y"] < logs["yes"][0]["L_y"]
