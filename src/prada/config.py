@@ -25,13 +25,12 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from prada.errors import ConfigError
+from prada.methods import BASE_METHOD, METHOD_SPECS, METHODS, ADV_METHOD
 from prada.redact import redact_text, redact_values
 
-METHODS = ("ft", "ft_cot", "ptuning_cot", "dann_cot", "prada")
-"""Training methods. ``ft``: answer only; ``ft_cot``: Fine-tune-CoT; ``ptuning_cot``: + prompt
-encoder; ``dann_cot``: + domain adversary; ``prada``: prompt encoder + domain adversary."""
 
 Backbone = Literal["frozen", "lora", "full"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)
 TeacherBackend = Literal["openai", "hf", "vllm", "replay", "gold"]
 
 
@@ -292,7 +291,7 @@ class RunConfig:
 
     name: str = "experiment"
     output_dir: str = "runs/experiment"
-    methods: list[str] = field(default_factory=lambda: ["ft_cot", "prada"])
+    methods: list[str] = field(default_factory=lambda: [BASE_METHOD, ADV_METHOD])
     seeds: list[int] = field(default_factory=lambda: [0])
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
@@ -642,8 +641,10 @@ def _check_grid(cfg: RunConfig) -> list[str]:
         problems.append("methods: at least one method is needed")
     if len(set(cfg.methods)) != len(cfg.methods):
         problems.append(f"methods: duplicate methods in {cfg.methods}")
-    if not cfg.data.targets and any(m in ("dann_cot", "prada") for m in cfg.methods):
-        problems.append("data.targets: methods 'dann_cot'/'prada' need at least one target task")
+    adversarial = [m for m in METHODS if METHOD_SPECS[m].adversary]
+    if not cfg.data.targets and any(m in adversarial for m in cfg.methods):
+        listed = "/".join(f"'{m}'" for m in adversarial)
+        problems.append(f"data.targets: methods {listed} need at least one target task")
     if not cfg.seeds:
         problems.append("seeds: at least one seed is needed")
     if len(set(cfg.seeds)) != len(cfg.seeds):

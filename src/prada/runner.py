@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, method_spec
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.invocation import Invocation
@@ -27,7 +28,6 @@ from prada.progress import Progress, from_cli, silent
 logger = logging.getLogger(__name__)
 console = Console()
 
-ZERO_SHOT_MODEL = "zero_shot_cot"
 """Name under which the untrained student, prompted with Zero-Shot-CoT, is evaluated."""
 
 # Keys that may change between invocations on the same run directory: they grow the grid or only
@@ -112,7 +112,8 @@ class ModelJob:
 
 
 def prompt_style_for(method: str) -> str:
-    return "answer_only" if method == "ft" else "student"
+    """The evaluation prompt style of a trained method's models (from the method registry)."""
+    return method_spec(method).prompt_style
 
 
 def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None) -> Path:
@@ -176,7 +177,7 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
 
     jobs: list[ModelJob] = []
     if cfg.eval.zero_shot_baseline:
-        jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, "zero_shot_cot"))
+        jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, ZERO_SHOT_COT.prompt_style))
     lengths_checked = False
     for seed in cfg.seeds:
         for method in cfg.methods:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from prada.io import read_json
 from prada.training.commands import register
 
-from conftest import SOURCE, TARGET
+from training_helpers import SOURCE, TARGET
 
 
 def _app() -> typer.Typer:

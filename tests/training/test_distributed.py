@@ -17,7 +17,7 @@ import yaml
 from prada.io import read_json, read_jsonl
 from prada.student.student import Student
 
-from conftest import SOURCE, TARGET, write_corpus
+from training_helpers import SOURCE, TARGET, write_corpus
 
 
 def _free_port() -> int:

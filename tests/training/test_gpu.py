@@ -16,7 +16,7 @@ from prada.io import read_json, read_jsonl
 from prada.student.student import Student
 from prada.training import train
 
-from conftest import SOURCE, TARGET
+from training_helpers import SOURCE, TARGET
 
 pytestmark = [
     pytest.mark.gpu,

@@ -10,10 +10,11 @@ import torch
 from safetensors.torch import load_file
 
 from prada.io import read_json, read_jsonl
+from prada.methods import method_spec
 from prada.student.student import Student, build_student
 from prada.training import train
 
-from conftest import write_corpus
+from training_helpers import write_corpus
 
 LOG_KEYS = {"step", "L_y", "L_d", "domain_acc", "lambda", "lr", "tokens_per_s", "elapsed_s"}
 
@@ -25,7 +26,7 @@ def _initial_student(cfg, method: str, seed: int = 0):
     from prada.adversarial import DomainClassifier
 
     set_seed(seed)
-    student = build_student(cfg, method)
+    student = build_student(cfg, prompt_encoder=method_spec(method).prompt_encoder)
     classifier = None
     if method in ("dann_cot", "prada"):
         classifier = DomainClassifier(student.hidden_size, 1 + len(cfg.data.targets),

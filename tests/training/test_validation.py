@@ -10,7 +10,7 @@ from prada.errors import ConfigError, TrainingError
 from prada.training import train
 from prada.training.data import load_source
 
-from conftest import SOURCE, write_corpus
+from training_helpers import SOURCE, write_corpus
 
 
 @pytest.fixture

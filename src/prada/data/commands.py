@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prada.config import DataConfig, config_from_dict, load_raw
+from prada.methods import FT
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
 from prada.errors import DataError
@@ -61,7 +62,7 @@ def _from_config(config: Path | None, data_dir: Path | None) -> tuple[DataConfig
     # used; a file with only a data section names no methods, so the default grid's need for target
     # tasks does not apply.
     raw = load_raw(config)
-    raw.setdefault("methods", ["ft"])
+    raw.setdefault("methods", [FT.name])
     cfg = config_from_dict(raw, source=str(config))
     return cfg.data, data_dir if data_dir is not None else cfg.resolved_data_dir()
 

@@ -43,7 +43,7 @@ def evaluate(
     from prada.data import get_task
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
-    from prada.evaluation.evaluate import PROMPT_STYLES
+    from prada.methods import PROMPT_STYLES, ZERO_SHOT_STYLE, method_spec
     from prada.progress import from_cli
 
     if backend is not None and backend not in ("hf", "vllm"):
@@ -73,9 +73,9 @@ def evaluate(
         from prada.student.student import is_checkpoint, read_checkpoint_meta
 
         if is_checkpoint(model):
-            style = "answer_only" if read_checkpoint_meta(model).get("method") == "ft" else "student"
+            style = method_spec(str(read_checkpoint_meta(model).get("method"))).prompt_style
         else:
-            style = "zero_shot_cot"
+            style = ZERO_SHOT_STYLE
     if style not in PROMPT_STYLES:
         raise ConfigError(f"--style '{style}': valid styles are {list(PROMPT_STYLES)}")
     the_task = get_task(task, cfg.data)

@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 import torch
 
+from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
@@ -44,8 +45,6 @@ from prada.progress import Progress, silent
 
 logger = logging.getLogger(__name__)
 
-PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
-PROMPT_STYLES: tuple[str, ...] = ("student", "answer_only", "zero_shot_cot")
 
 ZERO_SHOT_COT_PROMPT = "Q: {question}\nA: Let's think step by step."
 ZERO_SHOT_COT_CUE = "Let's think step by step."
@@ -270,12 +269,12 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
     tokenizer = student.tokenizer
     max_new = cfg.eval.max_new_tokens
     records: list[dict[str, Any]] = []
-    if style in ("student", "answer_only"):
+    if style in (STUDENT_STYLE, ANSWER_ONLY_STYLE):
         prompts = student_prompts(student, examples)
         gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_batch=on_batch)
         for ex, g in zip(examples, gens):
             atype = _answer_type(ex, task)
-            pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == "answer_only")
+            pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == ANSWER_ONLY_STYLE)
             records.append(_record(ex, g.text, pred, is_correct(pred, ex.answer, atype), g))
         return records, stats
     # zero_shot_cot: two stages
@@ -319,7 +318,7 @@ def evaluate_model(
     task: TaskLike,
     cfg: RunConfig,
     out_dir: str | Path,
-    prompt_style: PromptStyle = "student",
+    prompt_style: PromptStyle = STUDENT_STYLE,
     *,
     force: bool = False,
     examples: Sequence[Example] | None = None,
@@ -367,8 +366,8 @@ def evaluate_model(
         device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
         student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype)
         ref_text = str(model_ref)
-    chat = bool(student.student_cfg.chat_template) if prompt_style != "zero_shot_cot" else bool(cfg.student.chat_template)
-    if prompt_style == "zero_shot_cot" and getattr(student, "num_virtual_tokens", 0):
+    chat = bool(student.student_cfg.chat_template) if prompt_style != ZERO_SHOT_STYLE else bool(cfg.student.chat_template)
+    if prompt_style == ZERO_SHOT_STYLE and getattr(student, "num_virtual_tokens", 0):
         logger.warning("zero_shot_cot on a P-Tuning checkpoint: its virtual tokens are used as trained")
 
     if cfg.eval.backend == "vllm":
@@ -380,7 +379,7 @@ def evaluate_model(
         backend = _HFBackend(student, cfg.eval.batch_size)
 
     # Zero-Shot-CoT generates twice per question (rationale, then answer): two prompts each.
-    passes = 2 if prompt_style == "zero_shot_cot" else 1
+    passes = 2 if prompt_style == ZERO_SHOT_STYLE else 1
     with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
                                       "questions" if passes == 1 else "prompts") as stage:
         records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,

@@ -23,6 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from prada.methods import REFERENCE_PREFERENCE
 from prada.reporting.collect import FeatureRecord, ReportData
 from prada.reporting.style import (
     ADV_METHOD,
@@ -183,7 +184,7 @@ def _pick_feature_models(data: ReportData) -> list[FeatureRecord]:
     for recs in by_method.values():
         recs.sort(key=lambda r: -1 if r.model.seed is None else r.model.seed)
     without = next(
-        (m for m in (BASE_METHOD, "ptuning_cot", "ft", "dann_cot", *BASELINE_METHODS) if m in by_method), None
+        (m for m in REFERENCE_PREFERENCE if m in by_method), None
     )
     if without is None:
         without = next((m for m in sorted(by_method, key=method_sort_key) if m != ADV_METHOD), None)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from prada.methods import ABLATION_BASELINES, ADV_METHOD, BASE_METHOD
 from prada.errors import ReportError
 from prada.reporting.collect import EvalRecord, ReportData
 from prada.reporting.stats import (
@@ -75,11 +76,8 @@ class Tables:
     comparison joins their per-question outcomes by question id)."""
 
 
-COMPARED = ("ft_cot", "prada")
+COMPARED = (BASE_METHOD, ADV_METHOD)
 """The headline comparison: (baseline, method)."""
-ABLATION_BASELINES = ("ft_cot", "ptuning_cot", "dann_cot")
-"""PRADA is also compared with each of its ablations present: without the adversary
-(P-Tuning-CoT) and without the prompt encoder (DANN-CoT); FT-CoT lacks both."""
 TARGET_AVG = "target avg"
 
 

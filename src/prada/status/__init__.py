@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from prada.methods import ZERO_SHOT_MODEL
 from prada.errors import DataError, RunDirError
 from prada.invocation import process_alive, read_invocation
 from prada.io import read_json
@@ -29,7 +30,6 @@ from prada.paths import RunPaths
 
 State = Literal["done", "running", "interrupted", "failed", "pending"]
 WEIGHTS_NOT_KEPT = "weights not kept"
-ZERO_SHOT_MODEL = "zero_shot_cot"  # prada.runner.ZERO_SHOT_MODEL (not imported: the runner pulls in rich/typer)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
-from prada.config import METHODS, Backbone, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
+from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
+from prada.methods import METHODS
 from prada.errors import CheckpointError, ConfigError
 
-BACKBONES = get_args(Backbone)
 _CODE_CONFIGS = ("tokenizer/tokenizer_config.json", "tokenizer/config.json", "backbone/config.json",
                  "lora/adapter_config.json")
 """Files whose ``auto_map`` makes transformers import Python code from the checkpoint folder."""

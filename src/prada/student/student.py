@@ -24,7 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfig
+from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, RunConfig, StudentConfig
 from prada.errors import CheckpointError, ConfigError, DataError, EvaluationError, PradaError
 from prada.io import read_json, replace_dir, write_json_atomic
 from prada.student.checkpoint_meta import CheckpointSpec, parse_checkpoint_meta
@@ -36,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "prada_checkpoint.json"
 CHECKPOINT_FORMAT = 1
-PROMPT_ENCODER_METHODS = ("ptuning_cot", "prada")
-"""Methods whose student carries a prompt encoder."""
-BACKBONES = ("frozen", "lora", "full")
 Pooling = Literal["question_mean", "question_last"]
 
 
@@ -499,17 +496,15 @@ def load_student(model_ref: str | Path, student_cfg: StudentConfig | None = None
     return Student.build(cfg, backbone="frozen").eval()
 
 
-def uses_prompt_encoder(method: str) -> bool:
-    """Whether ``method`` trains a prompt encoder (``ptuning_cot``, ``prada``)."""
-    return method in PROMPT_ENCODER_METHODS
+def build_student(cfg: RunConfig, *, prompt_encoder: bool) -> Student:
+    """A fresh student from a ``RunConfig``: ``cfg.train.backbone``, a P-Tuning prompt encoder
+    (``cfg.prompt_encoder``) when ``prompt_encoder``, LoRA settings for ``lora``. Seed torch first.
 
-
-def build_student(cfg: Any, method: str) -> Student:
-    """The fresh student a method trains, from a ``RunConfig``: ``cfg.train.backbone``, a prompt
-    encoder for ``ptuning_cot``/``prada``, LoRA settings for ``lora``. Seed torch first."""
+    The student knows feature flags, not method names: training passes
+    ``method_spec(method).prompt_encoder``."""
     return Student.build(
         cfg.student,
         cfg.train.backbone,
-        cfg.prompt_encoder if uses_prompt_encoder(method) else None,
+        cfg.prompt_encoder if prompt_encoder else None,
         cfg.lora if cfg.train.backbone == "lora" else None,
     )

@@ -35,14 +35,14 @@ import torch
 from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
-from prada.config import RunConfig, config_changes, dump_yaml, to_dict
+from prada.config import BACKBONES, RunConfig, config_changes, dump_yaml, to_dict
 from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
 from prada.progress import Progress, silent
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
-from prada.training.methods import BACKBONE_MODES, MethodSpec, method_spec
+from prada.methods import METHOD_SPECS, MethodSpec, method_spec
 from prada.training.streams import IndexStream, rotating_shares
 
 logger = logging.getLogger(__name__)
@@ -96,14 +96,15 @@ class Trainee(nn.Module):
 def validate_inputs(cfg: RunConfig, method: str) -> MethodSpec:
     """Checks that need no model or data; raise before any work."""
     spec = method_spec(method)
-    if cfg.train.backbone not in BACKBONE_MODES:
-        raise ConfigError(f"train.backbone '{cfg.train.backbone}': valid modes are {list(BACKBONE_MODES)}")
+    if cfg.train.backbone not in BACKBONES:
+        raise ConfigError(f"train.backbone '{cfg.train.backbone}': valid modes are {list(BACKBONES)}")
     if cfg.prompt_encoder.encoder_type not in ("mlp", "lstm"):
         raise ConfigError(f"prompt_encoder.encoder_type '{cfg.prompt_encoder.encoder_type}': valid: ['mlp', 'lstm']")
     if cfg.train.backbone == "frozen" and not spec.prompt_encoder:
         raise TrainingError(
             f"method '{method}' with train.backbone=frozen has nothing to train (no prompt encoder); "
-            "use train.backbone=lora or full, or a method with a prompt encoder (ptuning_cot, prada)"
+            "use train.backbone=lora or full, or a method with a prompt encoder "
+            f"({', '.join(m for m, s in METHOD_SPECS.items() if s.prompt_encoder)})"
         )
     if spec.adversary:
         if not cfg.data.targets:
@@ -121,7 +122,7 @@ def build_student(cfg: RunConfig, spec: MethodSpec):
     """The student of ``spec`` at backbone mode ``cfg.train.backbone`` (+ its tokenizer)."""
     from prada.student.student import build_student as _build
 
-    student = _build(cfg, spec.name)
+    student = _build(cfg, prompt_encoder=spec.prompt_encoder)
     apply_memory_options(student, cfg)
     return student, student.tokenizer
 
