@@ -42,7 +42,6 @@ _MUTABLE_KEYS = {
     "eval.batch_size",
     "eval.backend",
     "eval.device",  # where generation runs, not what is generated
-    "train.num_workers",
     "train.eval_checkpoints",  # only whether step snapshots are kept for evaluation
     "eval.zero_shot_baseline",
     "eval.tasks",

@@ -39,7 +39,7 @@ def evaluate(
 
         prada evaluate --model runs/quickstart/train/prada-seed0/final --task svamp --max-examples 100
     """
-    from prada.config import RunConfig, load_config
+    from prada.config import RunConfig, load_config, with_overrides
     from prada.data import get_task
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
@@ -52,23 +52,12 @@ def evaluate(
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     # The file's data/student/eval settings, without the checks only training needs.
-    cfg = load_config(config, scope="evaluate") if config is not None else RunConfig()
-    if split is not None:
-        cfg.eval.split = split
-    if backend is not None:
-        cfg.eval.backend = backend  # type: ignore[assignment]
-    if data_dir is not None:
-        cfg.data.data_dir = str(data_dir)
-    if batch_size is not None:
-        cfg.eval.batch_size = batch_size
-    if max_new_tokens is not None:
-        cfg.eval.max_new_tokens = max_new_tokens
-    if max_examples is not None:
-        cfg.eval.max_examples = max_examples
-    if device is not None:
-        cfg.eval.device = device
-    if chat is not None:
-        cfg.student.chat_template = chat
+    # Every flag is a dotted override of that config: the result is typed and validated again.
+    flags = {"eval.split": split, "eval.backend": backend, "data.data_dir": None if data_dir is None else str(data_dir),
+             "eval.batch_size": batch_size, "eval.max_new_tokens": max_new_tokens, "eval.max_examples": max_examples,
+             "eval.device": device, "student.chat_template": chat}
+    base = load_config(config, scope="evaluate") if config is not None else RunConfig()
+    cfg = with_overrides(base, {k: v for k, v in flags.items() if v is not None}, scope="evaluate", source="flags")
     if style is None:
         from prada.student.student import is_checkpoint, read_checkpoint_meta
 

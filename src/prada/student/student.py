@@ -364,10 +364,10 @@ class Student(nn.Module):
         path = Path(path)
         tmp = make_staging_dir(path.parent, path.name)
         try:
-            student_cfg = dataclasses.replace(self.student_cfg)
+            student_cfg = self.student_cfg
             local = Path(student_cfg.model).expanduser()
             if local.is_dir():  # keep the reference valid from any working directory
-                student_cfg.model = str(local.resolve())
+                student_cfg = dataclasses.replace(student_cfg, model=str(local.resolve()))
             if self.backbone_mode == "full":
                 self.backbone.save_pretrained(tmp / "backbone")
             elif self.backbone_mode == "lora":

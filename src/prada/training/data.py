@@ -86,8 +86,6 @@ def load_targets(cfg: RunConfig) -> dict[str, list[Any]]:
     data_dir = cfg.resolved_data_dir()
     out: dict[str, list[Any]] = {}
     for name in cfg.data.targets:
-        if name == cfg.data.source:
-            raise ConfigError(f"data.targets: the source task '{name}' cannot also be a target")
         task = get_task(name, cfg.data)
         splits = tuple(task.splits())
         if "train" not in splits:

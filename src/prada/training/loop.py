@@ -21,6 +21,7 @@ precision, and the checkpoint/resume semantics.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -35,7 +36,7 @@ import torch
 from torch import nn
 
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
-from prada.config import BACKBONES, RunConfig, config_changes, dump_yaml, to_dict
+from prada.config import RunConfig, check_method, config_changes, dump_yaml, to_dict
 from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
 from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
@@ -94,27 +95,18 @@ class Trainee(nn.Module):
 
 
 def validate_inputs(cfg: RunConfig, method: str) -> MethodSpec:
-    """Checks that need no model or data; raise before any work."""
+    """Checks that need no model or data; raise before any work. The config itself was validated
+    when it was built (``prada.config``): only what depends on ``method`` and the machine is left."""
+    check_method(cfg, method)
     spec = method_spec(method)
-    if cfg.train.backbone not in BACKBONES:
-        raise ConfigError(f"train.backbone '{cfg.train.backbone}': valid modes are {list(BACKBONES)}")
-    if cfg.prompt_encoder.encoder_type not in ("mlp", "lstm"):
-        raise ConfigError(f"prompt_encoder.encoder_type '{cfg.prompt_encoder.encoder_type}': valid: ['mlp', 'lstm']")
     if cfg.train.backbone == "frozen" and not spec.prompt_encoder:
         raise TrainingError(
             f"method '{method}' with train.backbone=frozen has nothing to train (no prompt encoder); "
             "use train.backbone=lora or full, or a method with a prompt encoder "
             f"({', '.join(m for m, s in METHOD_SPECS.items() if s.prompt_encoder)})"
         )
-    if spec.adversary:
-        if not cfg.data.targets:
-            raise ConfigError(f"method '{method}' needs at least one target task in data.targets")
-        if cfg.data.source in cfg.data.targets:
-            raise ConfigError(f"data.targets: the source task '{cfg.data.source}' cannot also be a target")
     if cfg.train.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU; use 'no' (or 'bf16') on CPU")
-    if cfg.train.max_steps < 1 or cfg.train.batch_size < 1 or cfg.train.grad_accum < 1:
-        raise ConfigError("train.max_steps, train.batch_size and train.grad_accum must be >= 1")
     return spec
 
 
@@ -141,10 +133,11 @@ def _context_length(student) -> int | None:
     return getattr(student.causal_lm.config, "max_position_embeddings", None)
 
 
-def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> None:
-    """Longer-than-context sequences are truncated: clamp ``student.max_length`` with a warning."""
+def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> RunConfig:
+    """Longer-than-context sequences are truncated: ``cfg`` with ``student.max_length`` clamped to
+    the model's context (less the virtual tokens), with a warning; ``cfg`` itself when it fits."""
     if context is None:
-        return
+        return cfg
     virtual = cfg.prompt_encoder.num_virtual_tokens if spec.prompt_encoder else 0
     if cfg.student.max_length + virtual > context:
         new = context - virtual
@@ -153,7 +146,8 @@ def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> N
             "training sequences are truncated to %d tokens (their completions' ends are cut)",
             cfg.student.max_length, virtual, context, new,
         )
-        cfg.student.max_length = new
+        return dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, max_length=new))
+    return cfg
 
 
 def encode_data(data: TrainingData, tokenizer, cfg: RunConfig, spec: MethodSpec):
@@ -340,7 +334,6 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     out_dir = Path(out_dir)
-    cfg = _copy(cfg)
     tc = cfg.train
     spec = validate_inputs(cfg, method)
     if resume and (out_dir / "final").is_dir() and (out_dir / "summary.json").is_file():
@@ -371,7 +364,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
               f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile})", file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
-    clamp_max_length(cfg, spec, _context_length(student))
+    cfg = clamp_max_length(cfg, spec, _context_length(student))
     source, targets = encode_data(data, tokenizer, cfg, spec)
     classifier = None
     if spec.adversary:
@@ -551,11 +544,6 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
 # ============================================================================================
 
 
-def _copy(cfg: RunConfig) -> RunConfig:
-    import copy
-
-    return copy.deepcopy(cfg)
-
 
 @torch.no_grad()
 def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, float]:
@@ -574,7 +562,7 @@ def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, 
 # or shown, never the trajectory of the weights.
 _RESUME_MUTABLE = ("name", "output_dir", "methods", "seeds", "eval", "report", "teacher", "data.data_dir",
                    "train.save_every", "train.keep_checkpoints", "train.eval_checkpoints", "train.log_every",
-                   "train.num_workers", "student.max_question_tokens")
+                   "student.max_question_tokens")
 
 
 def _clear_outputs(out_dir: Path) -> None:
