@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from prada.subset import seeded_subset
 from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, method_spec
 from prada.config import RunConfig, config_changes, dump_yaml, load_config
 from prada.errors import DataError, RunDirError, TeacherError
@@ -274,16 +275,10 @@ def _teacher_complete(paths: RunPaths) -> bool:
 
 
 def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, list[Any]]:
-    import random
-
-    out = {}
-    for task in tasks:
-        examples = task.load(cfg.eval.split, data_dir)
-        rng = random.Random(cfg.eval.seed)
-        if len(examples) > cfg.report.feature_examples:
-            examples = rng.sample(examples, cfg.report.feature_examples)
-        out[task.name] = examples
-    return out
+    # In the order drawn (not the split's): the committed t-SNE and A-distance were computed so.
+    return {task.name: seeded_subset(task.load(cfg.eval.split, data_dir), cfg.report.feature_examples, cfg.eval.seed,
+                                     keep_order=False)
+            for task in tasks}
 
 
 def _report(paths: RunPaths, progress: Progress) -> None:

@@ -28,13 +28,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 import time
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import torch
 
+from prada.subset import seeded_subset
 from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
@@ -79,13 +79,9 @@ def select_examples(examples: Sequence[Example], max_examples: int | None, seed:
     >>> [e.id for e in select_examples(exs, 3, seed=0)] == [e.id for e in select_examples(exs, 3, seed=0)]
     True
     """
-    examples = list(examples)
-    if max_examples is None or max_examples >= len(examples):
-        return examples
-    if max_examples < 1:
+    if max_examples is not None and max_examples < 1:
         raise EvaluationError(f"eval.max_examples must be >= 1 (got {max_examples})")
-    keep = sorted(random.Random(seed).sample(range(len(examples)), max_examples))
-    return [examples[i] for i in keep]
+    return seeded_subset(examples, max_examples, seed)
 
 
 def evaluated_examples(task: Any, cfg: RunConfig) -> list[Example]:

@@ -13,9 +13,9 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
+from prada.config import BACKBONES, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
 from prada.methods import METHODS
 from prada.errors import CheckpointError, ConfigError
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,11 +25,11 @@ from torch import nn
 
 from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, RunConfig, StudentConfig
 from prada.errors import CheckpointError, ConfigError, DataError, EvaluationError, PradaError
-from prada.io import read_json, replace_dir, write_json_atomic
+from prada.io import atomic_dir, read_json, write_json_atomic
 from prada.student.checkpoint_meta import CheckpointSpec, parse_checkpoint_meta
 from prada.student.format import IGNORE_INDEX
 from prada.student.loss import token_cross_entropy, weighted_linear_cross_entropy
-from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
+from prada.student.model import load_base_model, load_causal_lm, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -362,8 +361,7 @@ class Student(nn.Module):
         from safetensors.torch import save_file
 
         path = Path(path)
-        tmp = make_staging_dir(path.parent, path.name)
-        try:
+        with atomic_dir(path, fsync=False) as tmp:
             student_cfg = self.student_cfg
             local = Path(student_cfg.model).expanduser()
             if local.is_dir():  # keep the reference valid from any working directory
@@ -391,10 +389,6 @@ class Student(nn.Module):
                 "extra": extras,
             }
             write_json_atomic(tmp / CHECKPOINT_FILE, meta)
-            replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod

@@ -21,7 +21,6 @@ byte, as an uninterrupted one (given a deterministic teacher).
 from __future__ import annotations
 
 import logging
-import random
 import re
 import tempfile
 import time
@@ -30,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from prada.subset import seeded_subset
 from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
@@ -62,14 +62,12 @@ def natural_key(text: str) -> list[Any]:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text)]
 
 
-def seeded_subset(examples: Sequence[Example], k: int | None, seed: int, salt: str) -> list[Example]:
-    """``k`` examples drawn with a seeded RNG (string-seeded: identical on every machine), in input order."""
-    if k is None or k >= len(examples):
-        return list(examples)
-    if k < 1:
+def source_subset(examples: Sequence[Example], k: int | None, seed: int, task: str) -> list[Example]:
+    """The source questions sent to the teacher: ``prada.subset.seeded_subset`` keyed by the task
+    and ``data.seed`` (string-seeded: identical on every machine), in input order."""
+    if k is not None and k < 1:
         raise TeacherError(f"data.max_source_examples must be >= 1, got {k}")
-    keep = set(random.Random(f"prada-teacher-subset/{salt}/{seed}").sample(range(len(examples)), k))
-    return [ex for i, ex in enumerate(examples) if i in keep]
+    return seeded_subset(examples, k, f"prada-teacher-subset/{task}/{seed}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +237,7 @@ def run_teacher_stage(
     examples = task.load(split, data_dir)
     if not examples:
         raise DataError(f"task '{task.name}': the {split} split is empty")
-    examples = seeded_subset(examples, cfg.data.max_source_examples, cfg.data.seed, task.name)
+    examples = source_subset(examples, cfg.data.max_source_examples, cfg.data.seed, task.name)
     examples.sort(key=lambda ex: natural_key(ex.id))
     if len({ex.id for ex in examples}) != len(examples):
         raise DataError(f"task '{task.name}': duplicate example ids in the {split} split")

@@ -19,7 +19,6 @@ that names any function or class outside torch's tensor types is refused), and a
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import random
 import re
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from prada.errors import CheckpointError
-from prada.io import make_temp_dir, replace_dir
+from prada.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +94,8 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def write_dir_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
     """Call ``fill(tmp_dir)`` and rename ``tmp_dir`` to ``target`` (replacing an old one)."""
-    tmp = make_temp_dir(target.parent, target.name)
-    try:
+    with atomic_dir(target) as tmp:
         fill(tmp)
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
