@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -138,3 +139,25 @@ def resolve_compile(requested: str, precision: str, device: str | torch.device) 
 def has_cxx_compiler() -> bool:
     """A C++ compiler on the PATH (``$CXX``, ``g++``, ``c++`` or ``clang++``)."""
     return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
+
+
+def require_vllm(setting: str, fallback: str, error: type[Exception]) -> Any:
+    """The ``vllm`` module when it is installed and a CUDA GPU is visible; otherwise ``error``
+    saying which is missing, naming the ``setting`` that asked for vLLM and the ``fallback`` to use
+    (the one availability check of the teacher's and evaluation's vLLM backends).
+
+    >>> require_vllm("eval.backend=vllm", "eval.backend=hf", RuntimeError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    RuntimeError: eval.backend=vllm needs the 'vllm' package, which is not installed ...
+    """
+    try:
+        import vllm
+    except ImportError:
+        raise error(f"{setting} needs the 'vllm' package, which is not installed (pip install 'prada[vllm]' on "
+                    f"a machine with a CUDA GPU); use {fallback} otherwise") from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise error(f"{setting} needs a CUDA GPU and none is visible; use {fallback}")
+    return vllm

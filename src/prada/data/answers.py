@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Protocol
 
+from prada.formats import COT_SEPARATOR, END_MARKER
 from prada.data.example import AnswerType
 from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
 
@@ -43,7 +44,6 @@ __all__ = [
     "CANDIDATE_EXTRACTORS",
     "extract_teacher_answer",
     "extract_student_answer",
-    "format_student_target",
     "is_correct",
     "normalise_answer",
     "parse_exact_number",
@@ -53,8 +53,6 @@ __all__ = [
     "strip_trigger",
 ]
 
-COT_SEPARATOR = "-->"
-END_MARKER = "END"
 ANSWER_ONLY_SEPARATOR = ""
 NUMBER_TOLERANCE = Fraction(1, 10**6)
 
@@ -255,14 +253,6 @@ def extract_student_answer(
         return found[-1] if found else None
     except Exception:  # noqa: BLE001 - extraction must never raise on model output
         return None
-
-
-def format_student_target(rationale: str | None, answer: str) -> str:
-    """The Fine-tune-CoT target (without EOS): ``" {rationale} --> {answer} END"``, or
-    ``" {answer} END"`` when ``rationale`` is None."""
-    if rationale is None:
-        return f" {answer} {END_MARKER}"
-    return f" {rationale} {COT_SEPARATOR} {answer} {END_MARKER}"
 
 
 # --------------------------------------------------------------------------------------------

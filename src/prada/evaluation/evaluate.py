@@ -34,6 +34,7 @@ from typing import Any, Protocol, Sequence
 
 import torch
 
+from prada.formats import STUDENT_STOP, ZERO_SHOT_COT_TRIGGER, choice_letters, zero_shot_cot_prompt
 from prada.subset import seeded_subset
 from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.config import RunConfig, StudentConfig
@@ -46,14 +47,11 @@ from prada.progress import Progress, silent
 logger = logging.getLogger(__name__)
 
 
-ZERO_SHOT_COT_PROMPT = "Q: {question}\nA: Let's think step by step."
-ZERO_SHOT_COT_CUE = "Let's think step by step."
 ZERO_SHOT_ANSWER_TOKENS = 32
 """Stage-2 budget of Zero-Shot-CoT (as in Kojima et al.)."""
 ZERO_SHOT_STAGE1_STOP = ("\nQ:",)
 """A base model that finishes its rationale often goes on with a new ``Q:``; stage 1 stops there
 (the new question would otherwise sit between the rationale and the trigger)."""
-STUDENT_STOP = ("END",)
 
 
 class TaskLike(Protocol):
@@ -166,13 +164,6 @@ def _weights_dtype(student: Any) -> str:
     return str(student.causal_lm.get_input_embeddings().weight.dtype).removeprefix("torch.")
 
 
-def _choices_letters(example: Example, task: Any = None) -> str | None:
-    letters = getattr(task, "choice_letters", None)
-    if letters:
-        return letters
-    return "".join(example.choices) if example.choices else None
-
-
 def _answer_type(example: Example, task: Any) -> Any:
     return getattr(task, "answer_type", None) or example.answer_type
 
@@ -193,7 +184,7 @@ def student_prompts(student: Any, examples: Sequence[Example]) -> list[list[int]
 def _zero_shot_stage1_texts(student: Any, examples: Sequence[Example], chat: bool) -> list[str]:
     tok = student.tokenizer
     if not chat:
-        return [ZERO_SHOT_COT_PROMPT.format(question=e.question) for e in examples]
+        return [zero_shot_cot_prompt(e.question) for e in examples]
     if not getattr(tok, "chat_template", None):
         raise EvaluationError(
             "student.chat_template is true but the tokenizer has no chat template; set "
@@ -201,7 +192,7 @@ def _zero_shot_stage1_texts(student: Any, examples: Sequence[Example], chat: boo
         )
     return [
         tok.apply_chat_template([{"role": "user", "content": e.question}], tokenize=False, add_generation_prompt=True)
-        + ZERO_SHOT_COT_CUE
+        + ZERO_SHOT_COT_TRIGGER
         for e in examples
     ]
 
@@ -270,7 +261,7 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
         gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_batch=on_batch)
         for ex, g in zip(examples, gens):
             atype = _answer_type(ex, task)
-            pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == ANSWER_ONLY_STYLE)
+            pred = extract_student_answer(g.text, atype, choice_letters(ex, task, task_first=True), answer_only=style == ANSWER_ONLY_STYLE)
             records.append(_record(ex, g.text, pred, is_correct(pred, ex.answer, atype), g))
         return records, stats
     # zero_shot_cot: two stages
@@ -287,7 +278,7 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
     for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
         atype = _answer_type(ex, task)
         completion = _cut_stop(g2.text, ZERO_SHOT_STAGE1_STOP)
-        pred = extract_teacher_answer(completion, atype, _choices_letters(ex, task))
+        pred = extract_teacher_answer(completion, atype, choice_letters(ex, task, task_first=True))
         rec = _record(ex, f"{r}{suffix}{completion}", pred, is_correct(pred, ex.answer, atype), g1, g2)
         rec.update(rationale=r, answer_completion=completion)
         records.append(rec)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from prada.hardware import require_vllm
 from prada.config import StudentConfig
 from prada.errors import EvaluationError
 from prada.evaluation.generate import Generation, GenerationStats
@@ -23,18 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def _require_vllm() -> Any:
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        raise EvaluationError(
-            "eval.backend 'vllm' needs the vllm package (pip install 'prada[vllm]') and a CUDA GPU; "
-            "use eval.backend: hf otherwise"
-        ) from None
-    import torch
-
-    if not torch.cuda.is_available():
-        raise EvaluationError("eval.backend 'vllm' needs a CUDA GPU; none is visible. Use eval.backend: hf")
-    return vllm
+    return require_vllm("eval.backend 'vllm'", "eval.backend: hf", EvaluationError)
 
 
 class VLLMBackend:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from prada.formats import choice_letters
 from prada.subset import seeded_subset
 from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
@@ -198,12 +199,6 @@ def _check_out_dir(out_dir: Path) -> None:
     cache = out_dir / CACHE_NAME
     if cache.exists() and not cache.is_file():
         raise RunDirError(f"{cache} exists and is not a file")
-
-
-def _letters(ex: Example, task: Any) -> str | None:
-    if ex.choices:
-        return "".join(ex.choices)
-    return getattr(task, "choice_letters", None)
 
 
 def run_teacher_stage(
@@ -388,7 +383,7 @@ def assemble_corpus(
             if gold_answers:
                 prediction: str | None = ex.answer
             else:
-                prediction = extract_teacher_answer(answer_completion, ex.answer_type, _letters(ex, task))
+                prediction = extract_teacher_answer(answer_completion, ex.answer_type, choice_letters(ex, task))
                 if ex.answer_type is AnswerType.CHOICE and meta.get("recorded_question"):
                     prediction = remap_choice(prediction, meta["recorded_question"], ex)
             n_no_answer += prediction is None

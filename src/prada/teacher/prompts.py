@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from prada.formats import zero_shot_cot_prompt
 from prada.errors import TeacherError
 from prada.io import read_json
 from prada.teacher.backends.base import Prompt
 
-ZERO_SHOT_COT_TRIGGER = "Let's think step by step."
 STAGE2_JOIN = " \n"
 """Between the rationale and the answer trigger (as ``prada.data.tasks.STAGE2_JOIN``)."""
 FEW_SHOT_ANSWER_MARKER = "The answer is"
@@ -97,7 +97,7 @@ class PromptBuilder:
     def rationale_text(self, question: str) -> str:
         if self.style == "few_shot_cot":
             return f"{self.exemplars}\nQ: {question}\nA:"
-        return f"Q: {question}\nA: {ZERO_SHOT_COT_TRIGGER}"
+        return zero_shot_cot_prompt(question)
 
     @property
     def stop(self) -> tuple[str, ...]:
