@@ -75,18 +75,12 @@ def _mount() -> None:
         "prada.teacher.commands",
         "prada.training.commands",
         "prada.evaluation.commands",
-        "prada.runner",
-        "prada.sweep",
+        "prada.commands",
         "prada.reporting.commands",
         "prada.status.commands",
     ):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue  # stage not built yet
-            raise
-        module.register(app)
+        # A missing module is a packaging bug: it must fail loudly, never hide a command.
+        importlib.import_module(module_name).register(app)
 
 
 def _exception_types(name: str) -> tuple[type[BaseException], ...]:
