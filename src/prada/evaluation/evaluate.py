@@ -30,7 +30,8 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -224,6 +225,22 @@ def _cut_stop(text: str, stops: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+OnBatch = Callable[[Sequence[Generation]], None]
+"""Called with each finished batch's generations (progress)."""
+
+
+class GenerationBackend(Protocol):
+    """What evaluation needs of a generation backend: our KV-cache decoder (``_HFBackend``) or
+    vLLM (``prada.evaluation.vllm_backend.VLLMBackend``). Greedy decoding of token-id prompts,
+    each generation cut at the first stop string; one ``Generation`` per prompt, in order."""
+
+    name: str
+    """Recorded in ``metrics.json`` (``hf``, ``vllm``)."""
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]: ...
+
+
 class _HFBackend:
     """Our batched KV-cache decoder on a loaded ``Student``."""
 
@@ -233,12 +250,14 @@ class _HFBackend:
         self.student = student
         self.batch_size = batch_size
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]:
         return greedy_generate(self.student, prompts, max_new_tokens=max_new_tokens, batch_size=self.batch_size,
                                stop=stop, on_batch=on_batch)
 
 
-def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any):
+def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig,
+                  tokenizer: Any) -> GenerationBackend:
     from prada.evaluation.vllm_backend import VLLMBackend
 
     return VLLMBackend.create(model_ref, info, student_cfg, tokenizer)
@@ -249,8 +268,8 @@ def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: Stud
 # --------------------------------------------------------------------------------------------
 
 
-def _run_style(backend: Any, student: Any, examples: list[Example], style: str, task: Any, cfg: RunConfig,
-               chat: bool, on_batch: Any = None) -> tuple[list[dict[str, Any]], GenerationStats]:
+def _run_style(backend: GenerationBackend, student: Any, examples: list[Example], style: str, task: Any,
+               cfg: RunConfig, chat: bool, on_batch: OnBatch | None = None) -> tuple[list[dict[str, Any]], GenerationStats]:
     from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
 
     tokenizer = student.tokenizer
@@ -361,7 +380,7 @@ def evaluate_model(
         vllm_ref = model_ref if isinstance(model_ref, (str, Path)) else model_name
         if vllm_ref is None:
             raise EvaluationError("eval.backend 'vllm' needs the model's path (model_name=...), not only a loaded model")
-        backend: Any = _vllm_backend(vllm_ref, info, student.student_cfg, student.tokenizer)
+        backend: GenerationBackend = _vllm_backend(vllm_ref, info, student.student_cfg, student.tokenizer)
     else:
         backend = _HFBackend(student, cfg.eval.batch_size)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,8 @@ class VLLMBackend:
         logger.info("vLLM: loading %s", kwargs)
         return cls(vllm.LLM(**kwargs), lora_request, tokenizer)
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: Callable[[Sequence[Generation]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
         from vllm import SamplingParams
 
         params = SamplingParams(
