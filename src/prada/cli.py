@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -83,7 +84,7 @@ def _mount() -> None:
         importlib.import_module(module_name).register(app)
 
 
-def _exception_types(name: str) -> tuple[type[BaseException], ...]:
+def _exception_types(name: str) -> tuple[type[Any], ...]:
     """``name`` from click and from typer's vendored copy of click (typer >= 0.2x raises its own
     classes, which are not click's: catching only one of them lets usage errors through)."""
     found = []

@@ -41,12 +41,13 @@ EVAL_DTYPES = ("auto", "float32", "bfloat16", "float16")
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AMX-BF16 or AVX512-BF16)."""
     probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    if all(callable(p) for p in probes):
-        return any(bool(p()) for p in probes)
+    callables = [p for p in probes if callable(p)]
+    if len(callables) == len(probes):
+        return any(bool(p()) for p in callables)
     try:  # older torch: read the kernel's view of the CPU flags
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
@@ -99,7 +100,7 @@ ALLOCATOR_SETTINGS = {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 64 << 30, "M_TOP_PAD"
 a large tensor: logits chunks, embedding gradients), and the heap never trimmed back."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tune_allocator() -> bool:
     """Apply ``ALLOCATOR_SETTINGS`` through glibc's ``mallopt`` once per process; True if applied.
 

@@ -34,7 +34,6 @@ import yaml
 
 from prada.errors import RunDirError
 
-
 _MODEL_RE = re.compile(r"^(?P<method>.+?)-seed(?P<seed>\d+)(?:@step-(?P<step>\d+))?$")
 
 

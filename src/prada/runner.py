@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any, Protocol
 
-from prada.subset import seeded_subset
-from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, method_spec
 from prada.config import RunConfig, config_changes, dump_yaml
+from prada.data.example import Example
 from prada.errors import DataError, RunDirError, TeacherError
 from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
+from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, PromptStyle, method_spec
 from prada.paths import RunPaths, model_name, read_run_config
 from prada.progress import Progress, silent
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,11 @@ class ModelJob:
 
     name: str
     model_ref: str
-    prompt_style: str
+    prompt_style: PromptStyle
     step: int | None = None
 
 
-def prompt_style_for(method: str) -> str:
+def prompt_style_for(method: str) -> PromptStyle:
     """The evaluation prompt style of a trained method's models (from the method registry)."""
     return method_spec(method).prompt_style
 
@@ -299,7 +300,7 @@ def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | N
             raise DataError(f"task '{name}', {cfg.eval.split} split (evaluated): {e}") from None
 
 
-def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, list[Any]]:
+def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, Sequence[Example]]:
     # In the order drawn (not the split's): the committed t-SNE and A-distance were computed so.
     return {task.name: seeded_subset(task.load(cfg.eval.split, data_dir), cfg.report.feature_examples, cfg.eval.seed,
                                      keep_order=False)

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prada.formats import format_target  # the student's own format: the one production trains on
 from prada.data.answers import (
     CANDIDATE_EXTRACTORS,
     extract_student_answer,
@@ -19,6 +18,7 @@ from prada.data.answers import (
     parse_number,
 )
 from prada.data.example import AnswerType
+from prada.formats import format_target  # the student's own format: the one production trains on
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_TYPES = list(AnswerType)

@@ -12,12 +12,12 @@ import pytest
 from prada.config import CustomTaskConfig, DataConfig
 from prada.data import get_task, list_tasks
 from prada.data.answers import extract_student_answer, is_correct
-from prada.formats import format_target
 from prada.data.example import AnswerType, Category
 from prada.data.splits import carve_validation, seeded_split
 from prada.data.synthetic import SYNTH_TEST_SIZE, SYNTH_TRAIN_SIZE, SYNTHETIC_TASKS, generate
 from prada.data.tasks import BUILTIN_TASKS
 from prada.errors import DataError
+from prada.formats import format_target
 
 EXPECTED_META = {
     "singleeq": ("arithmetic", "number"), "addsub": ("arithmetic", "number"),

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_helpers import SOURCE, TARGET, write_corpus
 
 from prada.config import RunConfig, load_config
-
-from training_helpers import SOURCE, TARGET, write_corpus
 
 
 @pytest.fixture(autouse=True)

@@ -9,14 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from training_helpers import SOURCE, TARGET
 
 from prada.data.tasks import get_task
 from prada.evaluation import evaluate_model, extract_features
 from prada.io import read_json, read_jsonl
 from prada.student.student import Student
 from prada.training import train
-
-from training_helpers import SOURCE, TARGET
 
 pytestmark = [
     pytest.mark.gpu,

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import write_corpus
 
 from prada.io import read_json, read_jsonl
 from prada.methods import method_spec
 from prada.student.student import Student, build_student
 from prada.training import train
-
-from training_helpers import write_corpus
 
 LOG_KEYS = {"step", "L_y", "L_d", "domain_acc", "lambda", "lr", "tokens_per_s", "elapsed_s"}
 

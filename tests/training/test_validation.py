@@ -6,13 +6,12 @@ import dataclasses
 import json
 
 import pytest
+from training_helpers import SOURCE, write_corpus
 
 from prada.config import with_overrides
 from prada.errors import ConfigError, TrainingError
 from prada.training import train
 from prada.training.data import load_source
-
-from training_helpers import SOURCE, write_corpus
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Protocol
 
-from prada.formats import COT_SEPARATOR, END_MARKER
 from prada.data.example import AnswerType
 from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
+from prada.formats import COT_SEPARATOR, END_MARKER
 
 __all__ = [
     "ANSWER_ONLY_SEPARATOR",
@@ -349,10 +349,10 @@ def is_correct(
     t = _coerce_type(answer_type)
     if t is AnswerType.NUMBER:
         try:
-            g = parse_gold_number(str(gold))
+            gold_number = parse_gold_number(str(gold))
         except NumberFormatError:  # a gold that is not one number matches nothing
             return False
-        p = read_number(prediction)
-        return p is not None and abs(p - g) <= NUMBER_TOLERANCE
+        number = read_number(prediction)
+        return number is not None and abs(number - gold_number) <= NUMBER_TOLERANCE
     p, g = normalise_answer(prediction, t), normalise_answer(gold, t)
     return p is not None and p == g

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from prada.config import DataConfig, config_from_dict, load_raw
-from prada.methods import FT
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
 from prada.errors import DataError
+from prada.methods import FT
 
 data_app = typer.Typer(
     name="data",
@@ -91,7 +91,8 @@ def list_command(data_dir: DataDirOption = None, config: ConfigOption = None) ->
             policy, train, test = task.split_policy, "-", "-"
         else:
             sizes = task.sizes(root)
-            policy = split_policy_of(name, root, data_cfg.seed) if name in BUILTIN_TASKS else task.split_policy
+            builtin = name in BUILTIN_TASKS and root is not None  # (a built-in without root: above)
+            policy = split_policy_of(name, root, data_cfg.seed) if builtin and root is not None else task.split_policy
             train, test = str(sizes["train"]), str(sizes["test"])
         table.add_row(name, task.category.value, task.answer_type.value, policy, train, test)
     console.print(table)

@@ -200,7 +200,7 @@ def score_recorded_teacher(data_dir: str | Path | None, task: str, teacher: str 
     if join:
         t = get_task(task)
         examples = t.load("train", data_dir) + t.load("test", data_dir)
-        by_q = {}
+        by_q: dict[str, dict[str, Any]] = {}
         for rec in records:
             by_q.setdefault(normalise_question(str(rec["question"])), rec)
         j = join_recorded_teacher(examples, by_q)

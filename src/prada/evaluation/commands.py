@@ -70,7 +70,7 @@ def evaluate(
     the_task = get_task(task, cfg.data)
     out_dir = out if out is not None else Path("runs") / "evaluate" / f"{_slug(model)}-{style}" / task
     with from_cli() as progress:
-        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,  # type: ignore[arg-type]
+        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,
                                  progress=progress)
     typer.echo(
         f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "

@@ -29,21 +29,21 @@ import dataclasses
 import logging
 import os
 import time
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
 
-from prada.formats import STUDENT_STOP, ZERO_SHOT_COT_TRIGGER, choice_letters, zero_shot_cot_prompt
-from prada.subset import seeded_subset
-from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
-from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
+from prada.formats import STUDENT_STOP, ZERO_SHOT_COT_TRIGGER, choice_letters, zero_shot_cot_prompt
+from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
+from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.progress import Progress, silent
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +56,13 @@ ZERO_SHOT_STAGE1_STOP = ("\nQ:",)
 
 
 class TaskLike(Protocol):
-    """What evaluation needs of a ``prada.data`` task."""
+    """What evaluation needs of a ``prada.data`` task (read-only: tasks are frozen dataclasses)."""
 
-    name: str
-    trigger: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def trigger(self) -> str: ...
 
     def load(self, split: str, data_dir: Path | None) -> list[Example]: ...
 
@@ -363,6 +366,7 @@ def evaluate_model(
     if not examples:
         raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
 
+    student: Any  # a loaded Student, or a stand-in with its interface (tests)
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
         student = model_ref
         info = dict(model_info or {"method": None, "step": None, "checkpoint": False, "meta": None})
@@ -373,7 +377,7 @@ def evaluate_model(
         student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype)
         ref_text = str(model_ref)
     chat = bool(student.student_cfg.chat_template) if prompt_style != ZERO_SHOT_STYLE else bool(cfg.student.chat_template)
-    if prompt_style == ZERO_SHOT_STYLE and getattr(student, "num_virtual_tokens", 0):
+    if prompt_style == ZERO_SHOT_STYLE and bool(getattr(student, "num_virtual_tokens", 0)):
         logger.warning("zero_shot_cot on a P-Tuning checkpoint: its virtual tokens are used as trained")
 
     if cfg.eval.backend == "vllm":

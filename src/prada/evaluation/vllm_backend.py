@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from prada.hardware import require_vllm
 from prada.config import StudentConfig
 from prada.errors import EvaluationError
 from prada.evaluation.generate import Generation, GenerationStats
+from prada.hardware import require_vllm
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ class VLLMBackend:
         self.tokenizer = tokenizer
 
     @classmethod
-    def create(cls, model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any) -> "VLLMBackend":
-        meta = info.get("meta")
+    def create(cls, model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any) -> VLLMBackend:
+        meta: dict[str, Any] = info.get("meta") or {}
         if meta is not None and meta.get("prompt_encoder"):
             raise EvaluationError(
                 f"{model_ref}: a P-Tuning checkpoint (method '{meta.get('method')}') prepends learned "

@@ -22,11 +22,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from prada.paths import ModelName, model_name, parse_model_name
 from prada.config import ReportConfig
 from prada.errors import DataError, RunDirError
 from prada.io import read_json, read_jsonl
-from prada.paths import read_run_config
+from prada.paths import ModelName, model_name, parse_model_name, read_run_config
 from prada.reporting.stats import QuestionOutcomes
 
 logger = logging.getLogger(__name__)
@@ -191,6 +190,8 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
             continue
         seen[key] = run_dir
         per_question = metrics.get("per_question")
+        ids: list[str] | None
+        correct: np.ndarray | None
         if (isinstance(per_question, dict)
                 and len(per_question.get("correct", [])) == len(per_question.get("ids", [])) == int(metrics["n"])):
             ids = [str(i) for i in per_question["ids"]]

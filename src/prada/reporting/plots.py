@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 DPI = 150
 TSNE_SEED = 0
-_RC = {
+_RC: Any = {  # matplotlib's rcParams keys (typed as a Literal of every key)
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.labelsize": 11,

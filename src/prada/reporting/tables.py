@@ -13,11 +13,12 @@ import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from prada.methods import ABLATION_BASELINES, ADV_METHOD, BASE_METHOD
 from prada.errors import ReportError
+from prada.methods import ABLATION_BASELINES, ADV_METHOD, BASE_METHOD
 from prada.reporting.collect import EvalRecord, ReportData
 from prada.reporting.stats import (
     BOOTSTRAP_SEED,
@@ -414,7 +415,7 @@ def to_csv(tables: Tables) -> str:
     for method, task in keys:
         cell = tables.cells.get((method, task))
         pad = tables.pad.get((method, task))
-        row = {"method": method, "dataset": task, "role": tables.roles.get(task, "other")}
+        row: dict[str, Any] = {"method": method, "dataset": task, "role": tables.roles.get(task, "other")}
         if cell is not None:
             row.update(
                 n_seeds=len(cell.seeds),

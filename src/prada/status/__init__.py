@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import yaml
 
-from prada.methods import ZERO_SHOT_MODEL
 from prada.errors import DataError, RunDirError
 from prada.invocation import process_alive, read_invocation
 from prada.io import read_json
+from prada.methods import ZERO_SHOT_MODEL
 from prada.paths import RunPaths, model_name, parse_model_name
 
 State = Literal["done", "running", "interrupted", "failed", "pending"]
@@ -78,7 +78,7 @@ class RunStatus:
         left = self.left()
         if not left:
             return "nothing"
-        parts = []
+        parts: list[str] = []
         for stage in ("teacher", "train", "eval", "features", "report"):
             items = [i for i in left if i.stage == stage]
             if not items:

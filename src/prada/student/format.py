@@ -30,9 +30,9 @@ from typing import Any
 
 import torch
 
-from prada.formats import END_MARKER, PROMPT_SUFFIX, format_prompt, format_target  # noqa: F401 - re-exported
 from prada.config import StudentConfig
 from prada.errors import ConfigError, DataError
+from prada.formats import END_MARKER, PROMPT_SUFFIX, format_prompt, format_target  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 

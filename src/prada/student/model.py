@@ -111,7 +111,7 @@ def _convert_gguf(gguf: Path, target: Path, alias: str, dtype: torch.dtype) -> P
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are de-quantised floats now: save them as a plain (unquantised) checkpoint.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - an attribute transformers reads, not declared
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = alias

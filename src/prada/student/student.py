@@ -113,6 +113,9 @@ class Student(nn.Module):
     LoRA); ``self.prompt_encoder`` is None or PEFT's ``PromptEncoder`` (kept in fp32).
     """
 
+    virtual_token_ids: torch.Tensor
+    """(V,) ``arange(num_virtual_tokens)``, a buffer (with a prompt encoder only)."""
+
     def __init__(
         self,
         model: nn.Module,
@@ -146,7 +149,8 @@ class Student(nn.Module):
         elif backbone == "frozen":
             for p in model.parameters():
                 p.requires_grad_(False)
-        self.backbone = model
+        self.backbone: Any = model
+        """The HF model (a ``PeftModel`` with LoRA)."""
         self.fused_lm_loss = True
         """Compute the LM loss with ``weighted_linear_cross_entropy`` when the head allows it
         (training only); False keeps the reference chunked head."""
@@ -174,15 +178,17 @@ class Student(nn.Module):
 
     # ------------------------------------------------------------------ structure
     @property
-    def causal_lm(self) -> nn.Module:
-        """The HF ``*ForCausalLM`` (with LoRA layers injected when the backbone is ``lora``)."""
+    def causal_lm(self) -> Any:
+        """The HF ``*ForCausalLM`` (with LoRA layers injected when the backbone is ``lora``); typed
+        ``Any``: a ``PreTrainedModel`` of any architecture, its methods resolved at run time."""
         from peft import PeftModel
 
         return self.backbone.get_base_model() if isinstance(self.backbone, PeftModel) else self.backbone
 
     @property
     def num_virtual_tokens(self) -> int:
-        return self.prompt_encoder_cfg.num_virtual_tokens if self.prompt_encoder is not None else 0
+        cfg = self.prompt_encoder_cfg
+        return cfg.num_virtual_tokens if self.prompt_encoder is not None and cfg is not None else 0
 
     @property
     def hidden_size(self) -> int:
@@ -215,7 +221,7 @@ class Student(nn.Module):
         if self.prompt_encoder is None:
             raise RuntimeError("this student has no prompt encoder")
         ids = self.virtual_token_ids.unsqueeze(0).expand(batch_size, -1)  # (B, V)
-        embeds = self.prompt_encoder(ids)  # (B, V, D)
+        embeds: torch.Tensor = self.prompt_encoder(ids)  # (B, V, D)
         return embeds.to(self.causal_lm.get_input_embeddings().weight.dtype)
 
     def _embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -376,7 +382,7 @@ class Student(nn.Module):
             for name in extras:
                 if name in ("backbone", "lora", "prompt_encoder", "tokenizer") or not name.isidentifier():
                     raise ValueError(f"extra state dict name '{name}' is reserved or not an identifier")
-                save_file(_contiguous(extra_state_dicts[name]), str(tmp / f"{name}.safetensors"))
+                save_file(_contiguous((extra_state_dicts or {})[name]), str(tmp / f"{name}.safetensors"))
             self.tokenizer.save_pretrained(tmp / "tokenizer")
             meta = {
                 "format": CHECKPOINT_FORMAT,
@@ -384,7 +390,8 @@ class Student(nn.Module):
                 "backbone": self.backbone_mode,
                 "step": int(step),
                 "student": dataclasses.asdict(student_cfg),
-                "prompt_encoder": dataclasses.asdict(self.prompt_encoder_cfg) if self.prompt_encoder is not None else None,
+                "prompt_encoder": (dataclasses.asdict(self.prompt_encoder_cfg)
+                                   if self.prompt_encoder is not None and self.prompt_encoder_cfg is not None else None),
                 "lora": dataclasses.asdict(self.lora_cfg) if self.lora_cfg is not None else None,
                 "extra": extras,
             }

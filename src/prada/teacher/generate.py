@@ -29,13 +29,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from prada.formats import choice_letters
-from prada.subset import seeded_subset
 from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.formats import choice_letters
 from prada.io import write_json_atomic, write_jsonl_atomic
 from prada.redact import redact_values
+from prada.subset import seeded_subset
 from prada.teacher.backends import BackendContext, Request, Result, Sampling, TeacherBackend, get_backend
 from prada.teacher.cache import TeacherCache, sample_key
 from prada.teacher.prompts import PromptBuilder, clean_rationale, load_few_shot_exemplars, normalise_rationale

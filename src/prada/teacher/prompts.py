@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from prada.formats import zero_shot_cot_prompt
 from prada.errors import TeacherError
+from prada.formats import zero_shot_cot_prompt
 from prada.io import read_json
 from prada.teacher.backends.base import Prompt
 

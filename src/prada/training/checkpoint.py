@@ -42,10 +42,10 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 def rng_state() -> dict[str, Any]:
     """The RNG states that influence training (dropout, sampling, init), as tensors and plain
     Python data (numpy's key array as a list of ints), so that loading needs no pickled class."""
-    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
     state = {
         "python": random.getstate(),
-        "numpy": {"bit_generator": bit_generator, "keys": keys.tolist(), "pos": int(pos),
+        "numpy": {"bit_generator": bit_generator, "keys": np.asarray(keys).tolist(), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         "torch": torch.get_rng_state(),
     }
@@ -118,7 +118,7 @@ _LEGACY_NUMPY_GLOBALS: list[Any] = [np.ndarray, np.dtype, type(np.dtype(np.uint3
 try:  # numpy >= 2 (numpy 1 checkpoints name numpy.core, which is then refused with a clear error)
     from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
 except ImportError:  # pragma: no cover - numpy 1
-    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct  # type: ignore[no-redef]
 _LEGACY_NUMPY_GLOBALS.append(_numpy_reconstruct)
 
 _TRAINER_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prada.subset import seeded_subset
 from prada.config import RunConfig
 from prada.errors import DataError, TrainingError
 from prada.io import read_jsonl
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
 

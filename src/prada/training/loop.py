@@ -30,20 +30,31 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from prada.student.student import Student
+
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
 from prada.config import RunConfig, check_method, config_changes, dump_yaml, to_dict
-from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
 from prada.errors import ConfigError, TrainingError
-from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
+from prada.io import (
+    JsonlAppender,
+    atomic_dir,
+    read_json,
+    read_jsonl,
+    write_json_atomic,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+from prada.methods import METHOD_SPECS, MethodSpec, method_spec
 from prada.progress import Progress, silent
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
-from prada.methods import METHOD_SPECS, MethodSpec, method_spec
 from prada.training.streams import IndexStream, rotating_shares
 
 logger = logging.getLogger(__name__)
@@ -62,10 +73,10 @@ class Trainee(nn.Module):
     Both passes happen inside one ``forward`` so that DDP sees one forward per backward.
     """
 
-    def __init__(self, student: nn.Module, classifier: DomainClassifier | None, domain_loss_weight: float,
+    def __init__(self, student: Student, classifier: DomainClassifier | None, domain_loss_weight: float,
                  pooling: str = "question_mean", domains: str = "binary") -> None:
         super().__init__()
-        self.student = student
+        self.student: Student = student
         self.classifier = classifier
         self.domain_loss_weight = domain_loss_weight
         self.pooling = pooling
@@ -196,7 +207,7 @@ class ClassifierLR:
     >>> ClassifierLR("constant", warmup=2, total=10)(1), ClassifierLR("constant", 2, 10)(9)
     (0.5, 1.0)
     >>> round(ClassifierLR("dann", 0, 10)(10), 4)
-    0.1657
+    0.1656
     """
 
     def __init__(self, schedule: str, warmup: int, total: int) -> None:
@@ -429,7 +440,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         ckpt.set_rng_state(state["rng"])  # last: nothing after this may consume randomness
 
     # -- 4. Outputs (main process only) -------------------------------------------------------
-    log, writer = None, None
+    log: JsonlAppender | None = None
+    writer: Any = None  # a SummaryWriter on the main process
     if main:
         if not resume:  # start over: no stale checkpoint may be resumed from later
             _clear_outputs(out_dir)
@@ -481,7 +493,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                      if trainee.classifier is not None else {}),
                   "tokens_per_s": step_tokens / dt if dt > 0 else None,
                   "elapsed_s": elapsed_before + time.perf_counter() - session_start}
-        if main and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
+        # log and writer exist on the main process only
+        if log is not None and writer is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
             log.write(record)
             for k, v in record.items():
                 if k != "step" and v is not None:
@@ -501,16 +514,13 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                      "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
             if main:
                 unwrapped = accelerator.unwrap_model(model)
-
-                def fill(d: Path) -> None:
+                with atomic_dir(out_dir / "checkpoints" / f"step-{done}") as d:
                     save_student(unwrapped, d, method, done)
                     ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, state)
-
-                ckpt.write_dir_atomic(out_dir / "checkpoints" / f"step-{done}", fill)
                 ckpt.prune(out_dir / "checkpoints", tc.keep_checkpoints)
                 if tc.eval_checkpoints:
-                    ckpt.write_dir_atomic(out_dir / "snapshots" / f"step-{done}",
-                                          lambda d: save_student(unwrapped, d, method, done))
+                    with atomic_dir(out_dir / "snapshots" / f"step-{done}") as d:
+                        save_student(unwrapped, d, method, done)
             accelerator.wait_for_everyone()
     bar.close()
 
@@ -533,8 +543,9 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         unwrapped = accelerator.unwrap_model(model)
         ckpt.write_dir_atomic(out_dir / "final", lambda d: save_student(unwrapped, d, method, tc.max_steps))
         write_json_atomic(out_dir / "summary.json", summary)
-        log.close()
-        writer.close()
+        if log is not None and writer is not None:
+            log.close()
+            writer.close()
     accelerator.wait_for_everyone()
     return summary
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from prada.hardware import require_vllm
 from prada.errors import TeacherError
+from prada.hardware import require_vllm
 from prada.teacher.backends.base import OnResult, Request, Result, Usage
 
 logger = logging.getLogger(__name__)
