@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from prada.errors import ConfigError
+from prada.formats import ZERO_SHOT_PROMPT, TeacherPrompt
 from prada.methods import ADV_METHOD, BASE_METHOD, METHOD_SPECS, METHODS, method_spec
 from prada.redact import redact_text, redact_values
 
@@ -99,7 +100,7 @@ class TeacherConfig:
     model: str = "text-davinci-002"
     """Model name sent to the endpoint, a local path/alias for ``hf``/``vllm``, or the recorded
     teacher's folder name for ``replay``."""
-    prompt: Literal["zero_shot_cot", "few_shot_cot"] = "zero_shot_cot"
+    prompt: TeacherPrompt = ZERO_SHOT_PROMPT
     """``zero_shot_cot`` (Kojima et al.: "Let's think step by step", then the answer trigger) or
     ``few_shot_cot`` (the dataset's recorded exemplars before the question)."""
     samples: int = 1

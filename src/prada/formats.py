@@ -18,9 +18,16 @@ Evaluation stops a student's generation at ``END`` and reads the answer after ``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from prada.errors import DataError
+
+TeacherPrompt = Literal["zero_shot_cot", "few_shot_cot"]
+"""How the teacher is prompted (``teacher.prompt``): Zero-Shot-CoT, or Few-shot-CoT with the
+dataset's exemplars. Also the folder of recorded completions (``teacher/{model}/{prompt}``)."""
+TEACHER_PROMPTS: tuple[TeacherPrompt, ...] = get_args(TeacherPrompt)
+ZERO_SHOT_PROMPT: TeacherPrompt = TEACHER_PROMPTS[0]
+FEW_SHOT_PROMPT: TeacherPrompt = TEACHER_PROMPTS[1]
 
 ZERO_SHOT_COT_TRIGGER = "Let's think step by step."
 """Kojima et al.'s reasoning cue: the end of the stage-1 prompt."""

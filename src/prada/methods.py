@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from prada.errors import TrainingError
 
@@ -27,7 +27,7 @@ PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
 """How a model is prompted at evaluation: ``student`` (Fine-tune-CoT's ``Q ###`` input, the model
 writes ``rationale --> answer END``), ``answer_only`` (the same input, the model writes
 ``answer END``), ``zero_shot_cot`` (an untrained model, two-stage Zero-Shot-CoT)."""
-PROMPT_STYLES: tuple[PromptStyle, ...] = ("student", "answer_only", "zero_shot_cot")
+PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
 STUDENT_STYLE: PromptStyle = PROMPT_STYLES[0]
 ANSWER_ONLY_STYLE: PromptStyle = PROMPT_STYLES[1]
 ZERO_SHOT_STYLE: PromptStyle = PROMPT_STYLES[2]

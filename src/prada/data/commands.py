@@ -14,6 +14,7 @@ from prada.config import DataConfig, config_from_dict, load_raw
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
 from prada.errors import DataError
+from prada.formats import ZERO_SHOT_PROMPT
 from prada.methods import FT
 
 data_app = typer.Typer(
@@ -127,7 +128,7 @@ def show_command(
 def score_teacher_command(
     data_dir: DataDirOption = None,
     teacher: Annotated[str, typer.Option("--teacher", help="Recorded teacher folder.")] = "text-davinci-002",
-    method: Annotated[str, typer.Option("--method", help="Recorded prompting method folder.")] = "zero_shot_cot",
+    method: Annotated[str, typer.Option("--method", help="Recorded prompting method folder.")] = ZERO_SHOT_PROMPT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Re-extract each recorded completion's answer (from `answer_completion`, with prada's own

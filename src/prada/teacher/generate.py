@@ -32,7 +32,7 @@ from typing import Any
 from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
-from prada.formats import choice_letters
+from prada.formats import FEW_SHOT_PROMPT, choice_letters
 from prada.io import write_json_atomic, write_jsonl_atomic
 from prada.redact import redact_values
 from prada.subset import seeded_subset
@@ -236,7 +236,7 @@ def run_teacher_stage(
     examples.sort(key=lambda ex: natural_key(ex.id))
     if len({ex.id for ex in examples}) != len(examples):
         raise DataError(f"task '{task.name}': duplicate example ids in the {split} split")
-    exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == "few_shot_cot" else ""
+    exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == FEW_SHOT_PROMPT else ""
     builder = PromptBuilder(style=tcfg.prompt, trigger=task.trigger, chat=tcfg.chat, exemplars=exemplars)
     if backend is None:
         backend = get_backend(tcfg, BackendContext(task=task.name, trigger=task.trigger, data_dir=data_dir))
