@@ -50,7 +50,7 @@ def test_features_on_the_gpu_match_the_cpu(make_cfg, tiny_model_dir) -> None:
 def test_every_method_trains_on_the_gpu_in_bf16(make_cfg, corpus, tmp_path, method, precision) -> None:
     cfg = make_cfg(precision, "train.max_steps=4")
     summary = train(cfg, method, 0, tmp_path / "run", corpus)
-    assert summary["device"] == "cuda" and summary["steps"] == 4
+    assert summary.device == "cuda" and summary.steps == 4
     log = read_jsonl(tmp_path / "run" / "log.jsonl")
     assert all(math.isfinite(r["L_y"]) for r in log)
     if method in ("dann_cot", "prada"):  # the classifier's loss, in fp32 under bf16

@@ -106,4 +106,4 @@ def test_overlong_sequences_are_truncated_with_a_warning(make_cfg, tmp_path, cap
     text = caplog.text
     assert "exceeds the model's context of 512 tokens" in text
     assert "training examples exceed student.max_length=512" in text
-    assert summary["steps"] == 1
+    assert summary.steps == 1

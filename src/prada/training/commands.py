@@ -55,7 +55,6 @@ def register(app: typer.Typer) -> None:
         with from_cli() as progress:
             summary = train(cfg, method, seed, out_dir, corpus or paths.teacher_corpus, resume=resume,
                             progress=progress)
-        final = summary.get("final") or {}
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float))
-        console.print(f"trained {method}-seed{seed}: {summary['steps']} steps in {summary['wall_s']:.1f} s "
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in summary.final.items() if isinstance(v, float))
+        console.print(f"trained {method}-seed{seed}: {summary.steps} steps in {summary.wall_s or 0:.1f} s "
                       f"({shown}) → {out_dir / 'final'}")

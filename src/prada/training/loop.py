@@ -45,9 +45,7 @@ from prada.hardware import describe, resolve_compile, resolve_mixed_precision, t
 from prada.io import (
     JsonlAppender,
     atomic_dir,
-    read_json,
     read_jsonl,
-    write_json_atomic,
     write_jsonl_atomic,
     write_text_atomic,
 )
@@ -56,6 +54,7 @@ from prada.progress import Progress, silent
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
 from prada.training.streams import IndexStream, rotating_shares
+from prada.training.summary import TrainSummary
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +333,7 @@ def load_weights(trainee: Trainee, directory: Path) -> None:
 
 
 def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Path, resume: bool = True,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None) -> TrainSummary:
     """Train ``method`` with ``seed``; write ``log.jsonl``, ``tb/``, checkpoints, ``final/`` and
     ``summary.json`` under ``out_dir``; return the summary. With ``resume``, a finished run returns
     its summary at once and an interrupted one continues exactly from its latest checkpoint.
@@ -348,7 +347,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     tc = cfg.train
     spec = validate_inputs(cfg, method)
     if resume and (out_dir / "final").is_dir() and (out_dir / "summary.json").is_file():
-        return read_json(out_dir / "summary.json")
+        return TrainSummary.read(out_dir / "summary.json")
     data = load_training_data(cfg, Path(corpus_path), with_targets=spec.adversary)
 
     # -- 1. Processes, seeds, model -----------------------------------------------------------
@@ -526,23 +525,23 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
 
     # -- 6. Final model, then the summary -------------------------------------------------------
     wall = elapsed_before + time.perf_counter() - session_start
-    summary = {
-        "method": method, "seed": seed, "backbone": tc.backbone, "steps": tc.max_steps, "wall_s": wall,
-        "tokens": tokens_before + session_tokens,
-        "tokens_per_s": (tokens_before + session_tokens) / wall if wall > 0 else None,
-        "examples": {"source": len(source), "source_questions": data.source_questions,
-                     "targets": {k: len(v) for k, v in targets.items()}},
-        "trainable_parameters": counts, "num_processes": accelerator.num_processes,
-        "device": accelerator.device.type, "mixed_precision": precision,
-        "mixed_precision_requested": tc.mixed_precision, "compiled": compiled,
-        "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
-        "resumed_from_step": start_step or None,
-        "final": last,
-    }
+    summary = TrainSummary(
+        method=method, seed=seed, backbone=tc.backbone, steps=tc.max_steps, wall_s=wall,
+        tokens=tokens_before + session_tokens,
+        tokens_per_s=(tokens_before + session_tokens) / wall if wall > 0 else None,
+        examples={"source": len(source), "source_questions": data.source_questions,
+                  "targets": {k: len(v) for k, v in targets.items()}},
+        trainable_parameters=counts, num_processes=accelerator.num_processes,
+        device=accelerator.device.type, mixed_precision=precision,
+        mixed_precision_requested=tc.mixed_precision, compiled=compiled,
+        effective_batch_size=tc.batch_size * tc.grad_accum * accelerator.num_processes,
+        resumed_from_step=start_step or None,
+        final=last,
+    )
     if main:
         unwrapped = accelerator.unwrap_model(model)
         ckpt.write_dir_atomic(out_dir / "final", lambda d: save_student(unwrapped, d, method, tc.max_steps))
-        write_json_atomic(out_dir / "summary.json", summary)
+        summary.write(out_dir / "summary.json")
         if log is not None and writer is not None:
             log.close()
             writer.close()
