@@ -22,6 +22,15 @@ from typing import Any, Literal, get_args
 
 from prada.errors import DataError
 
+PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
+"""How a model is prompted at evaluation: ``student`` (Fine-tune-CoT's ``Q ###`` input, the model
+writes ``rationale --> answer END``), ``answer_only`` (the same input, the model writes
+``answer END``), ``zero_shot_cot`` (an untrained model, two-stage Zero-Shot-CoT)."""
+PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
+STUDENT_STYLE: PromptStyle = PROMPT_STYLES[0]
+ANSWER_ONLY_STYLE: PromptStyle = PROMPT_STYLES[1]
+ZERO_SHOT_STYLE: PromptStyle = PROMPT_STYLES[2]
+
 TeacherPrompt = Literal["zero_shot_cot", "few_shot_cot"]
 """How the teacher is prompted (``teacher.prompt``): Zero-Shot-CoT, or Few-shot-CoT with the
 dataset's exemplars. Also the folder of recorded completions (``teacher/{model}/{prompt}``)."""

@@ -3,7 +3,7 @@
 Every other layer derives from this registry: the config validates ``methods`` against it, the
 student is built from its feature flags (``prompt_encoder``), training reads ``adversary`` and
 ``answer_only``, evaluation picks the prompt style, and reports take labels, colours and row order.
-It imports nothing from prada but ``errors``: it is the bottom layer.
+It imports nothing from prada but ``errors`` and ``formats`` (its prompt styles): it is the bottom layer.
 
 >>> method_spec("prada").prompt_encoder, method_spec("prada").adversary
 (True, True)
@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 from prada.errors import TrainingError
-
-PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
-"""How a model is prompted at evaluation: ``student`` (Fine-tune-CoT's ``Q ###`` input, the model
-writes ``rationale --> answer END``), ``answer_only`` (the same input, the model writes
-``answer END``), ``zero_shot_cot`` (an untrained model, two-stage Zero-Shot-CoT)."""
-PROMPT_STYLES: tuple[PromptStyle, ...] = get_args(PromptStyle)
-STUDENT_STYLE: PromptStyle = PROMPT_STYLES[0]
-ANSWER_ONLY_STYLE: PromptStyle = PROMPT_STYLES[1]
-ZERO_SHOT_STYLE: PromptStyle = PROMPT_STYLES[2]
+from prada.formats import (
+    ANSWER_ONLY_STYLE,
+    STUDENT_STYLE,
+    ZERO_SHOT_STYLE,
+    PromptStyle,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,8 @@ FT_COT = MethodSpec("ft_cot", "FT-CoT", "#0072B2")
 PTUNING_COT = MethodSpec("ptuning_cot", "P-Tuning-CoT", "#CC79A7", prompt_encoder=True)
 DANN_COT = MethodSpec("dann_cot", "DANN-CoT", "#E69F00", adversary=True)
 PRADA = MethodSpec("prada", "PRADA", "#D55E00", prompt_encoder=True, adversary=True)
-ZERO_SHOT_COT = MethodSpec("zero_shot_cot", "Zero-Shot-CoT (untrained base)", "#7f7f7f", trained=False)
+ZERO_SHOT_COT = MethodSpec(ZERO_SHOT_STYLE, "Zero-Shot-CoT (untrained base)", "#7f7f7f", trained=False)
+"""The untrained base model prompted with Zero-Shot-CoT: named after its prompt (``prada.formats``)."""
 
 METHOD_SPECS: dict[str, MethodSpec] = {s.name: s for s in (FT, FT_COT, PTUNING_COT, DANN_COT, PRADA)}
 """The training methods, in report order."""

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from prada.config import RunConfig, config_changes, dump_yaml
 from prada.data.example import Example
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.formats import PromptStyle
 from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
-from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, PromptStyle, method_spec
+from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, method_spec
 from prada.paths import RunPaths, model_name, read_run_config
 from prada.progress import Progress, silent
 from prada.subset import seeded_subset

@@ -43,7 +43,8 @@ def evaluate(
     from prada.data import get_task
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
-    from prada.methods import PROMPT_STYLES, ZERO_SHOT_STYLE, method_spec
+    from prada.formats import PROMPT_STYLES, ZERO_SHOT_STYLE
+    from prada.methods import method_spec
     from prada.progress import from_cli
 
     if backend is not None and backend not in ("hf", "vllm"):

@@ -39,9 +39,18 @@ from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
-from prada.formats import STUDENT_STOP, ZERO_SHOT_COT_TRIGGER, choice_letters, zero_shot_cot_prompt
+from prada.formats import (
+    ANSWER_ONLY_STYLE,
+    PROMPT_STYLES,
+    STUDENT_STOP,
+    STUDENT_STYLE,
+    ZERO_SHOT_COT_TRIGGER,
+    ZERO_SHOT_STYLE,
+    PromptStyle,
+    choice_letters,
+    zero_shot_cot_prompt,
+)
 from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
-from prada.methods import ANSWER_ONLY_STYLE, PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE, PromptStyle
 from prada.progress import Progress, silent
 from prada.subset import seeded_subset
 

@@ -50,7 +50,7 @@ FEW_SHOT_ALIASES = {
     "last_letters": "last_letter_concatenation",
 }
 
-PromptStyle = TeacherPrompt
+PromptStyle = TeacherPrompt  # the teacher's (evaluation's prompt styles: prada.formats.PromptStyle)
 
 
 def load_few_shot_exemplars(data_dir: Path | None, task_name: str) -> str:
