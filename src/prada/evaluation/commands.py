@@ -43,8 +43,8 @@ def evaluate(
     from prada.data import get_task
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
-    from prada.formats import PROMPT_STYLES, ZERO_SHOT_STYLE
-    from prada.methods import method_spec
+    from prada.formats import PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE
+    from prada.methods import METHOD_SPECS
     from prada.progress import from_cli
 
     if backend is not None and backend not in ("hf", "vllm"):
@@ -63,7 +63,9 @@ def evaluate(
         from prada.student.student import is_checkpoint, read_checkpoint_meta
 
         if is_checkpoint(model):
-            style = method_spec(str(read_checkpoint_meta(model).get("method"))).prompt_style
+            # The checkpoint's method decides (checkpoint metadata is checked when the model loads).
+            spec = METHOD_SPECS.get(str(read_checkpoint_meta(model).get("method")))
+            style = spec.prompt_style if spec is not None else STUDENT_STYLE
         else:
             style = ZERO_SHOT_STYLE
     if style not in PROMPT_STYLES:
