@@ -70,3 +70,38 @@ def test_markov_script_end_eos_length_and_compaction(tiny_tokenizer) -> None:
     assert stats.generated_tokens == 4 + 2 + 6
     # Finished rows leave the batch: prefill 3 rows, then 3, 2 (after the EOS), 2, 1 (after END), 1.
     assert student.causal_lm.calls == [3, 3, 2, 2, 1, 1]
+
+
+def test_per_row_sampling_draws_from_the_tempered_top_p_distribution() -> None:
+    from prada.evaluation.generate import PerRowSampling
+
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1e9]] * 3)  # (3, V=4); the last token is impossible
+    n = 6000
+    counts = torch.zeros(3, 4)
+    sampler = PerRowSampling([1.0, 0.5, 0.0], [1.0, 1.0, 1.0], [0, 1, 2])
+    for _ in range(n):
+        counts[torch.arange(3), sampler(logits, [0, 1, 2])] += 1
+    for row, t in ((0, 1.0), (1, 0.5)):
+        expected = torch.softmax(logits[row] / t, dim=-1)
+        assert torch.allclose(counts[row] / n, expected, atol=0.02), (row, counts[row] / n, expected)
+    assert counts[2].tolist() == [0, 0, n, 0]  # temperature 0: greedy
+    # top-p 0.8: {2: 0.665, 1: 0.245} reach it, token 0 (0.09) is cut
+    nucleus = PerRowSampling([1.0], [0.8], [0])
+    drawn = {int(nucleus(logits[:1], [0])[0]) for _ in range(500)}
+    assert drawn == {1, 2}
+
+
+def test_sampled_rows_do_not_depend_on_their_batch(tiny_student) -> None:
+    from prada.evaluation.generate import PerRowSampling, generate
+
+    prompts = _prompts(tiny_student.tokenizer)
+    temps, top_ps, seeds = [1.0, 0.0, 0.7, 1.0, 0.9], [1.0, 1.0, 0.9, 0.95, 1.0], [11, 12, 13, 14, 15]
+    together, _ = generate(tiny_student, prompts, max_new_tokens=10, batch_size=5,
+                           choose=PerRowSampling(temps, top_ps, seeds))
+    for i, p in enumerate(prompts):
+        [alone], _ = generate(tiny_student, [p], max_new_tokens=10, batch_size=1,
+                              choose=PerRowSampling([temps[i]], [top_ps[i]], [seeds[i]]))
+        assert alone == together[i]
+    greedy, _ = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=5)
+    assert together[1] == greedy[1]  # the temperature-0 row is greedy
+    assert together != greedy

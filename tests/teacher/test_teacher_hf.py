@@ -86,3 +86,27 @@ def test_hf_smollm2(tmp_path: Path) -> None:
     assert s["complete"] and s["samples_answered"] == 4
     rec = next(r for r in read_lines(tmp_path / "cache.jsonl") if r["stage"] == "rationale")
     assert any(sample["text"].strip() for sample in rec["samples"])
+
+
+@pytest.mark.gpu
+def test_hf_teacher_samples_on_the_gpu(tiny_model_dir: Path) -> None:
+    """On CUDA the per-row generators live on the GPU: sampled texts still do not depend on the
+    batch, and a greedy row equals the CPU's greedy text (fp32)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    exs = arith_examples(3)
+    reqs = [Request("rationale", ex, f"Q: {ex.question}\nA: Let's think step by step.",
+                    Sampling(0.0 if i == 0 else 0.7, 1.0 if i == 0 else 0.9, 10), (i,), (f"k{i}",), (i,))
+            for ex in exs for i in range(3)]
+
+    def texts(batch_size: int, device: str) -> dict[tuple[str, int], str]:
+        out: dict[tuple[str, int], str] = {}
+        backend = HFBackend(str(tiny_model_dir), batch_size=batch_size, seed=0, device=device)
+        backend.generate(reqs, lambda r: out.update({(r.request.example.id, r.request.sample_indices[0]): r.texts[0]}))
+        return out
+
+    one, many, cpu = texts(1, "cuda"), texts(9, "cuda"), texts(9, "cpu")
+    assert one == many
+    assert {k: v for k, v in many.items() if k[1] == 0} == {k: v for k, v in cpu.items() if k[1] == 0}

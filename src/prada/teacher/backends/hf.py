@@ -2,12 +2,13 @@
 
 ``teacher.model`` is anything ``prada.student.model.load_base_model`` loads: a local folder, a cached
 hub id, or an alias (``smollm2-135m-instruct``, ``qwen2.5-coder-1.5b-instruct``, ...), in
-``teacher.dtype`` (``auto``: bfloat16 on CUDA, float32 on CPU). Generation is batched
-(``teacher.batch_size`` rows, left padding, rows sorted by prompt length). Every row — one
+``teacher.dtype`` (``auto``: bfloat16 on CUDA, float32 on CPU). Generation runs on prada's own
+decoder (``prada.evaluation.generate``: one prefill, an append-only KV cache, finished rows leave
+the batch), in batches of ``teacher.batch_size`` rows sorted by prompt length. Every row — one
 (question, sample) — samples from its own ``torch.Generator`` seeded from (teacher seed, example id,
-stage, sample index), through a logits processor, so a sample's text does not depend on which other
-rows share its batch, nor on a resume (up to the floating-point effects of padding). Stop strings
-are cut after decoding.
+stage, sample index), so a sample's text does not depend on which other rows share its batch, nor
+on a resume (up to the floating-point effects of padding). A row ends at an EOS id or at one of its
+stop strings; the text is cut before the stop string.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from prada.errors import PradaError, TeacherError
@@ -30,39 +32,20 @@ def row_seed(seed: int, example_id: str, stage: str, sample_index: int) -> int:
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") >> 1
 
 
-class _PerRowSampler:
-    """A logits processor that draws each row's token with that row's own generator.
+@dataclass
+class _DecoderView:
+    """What ``prada.evaluation.generate`` needs of a model: the LM, its tokenizer and device."""
 
-    Greedy rows are left alone (``generate`` runs greedy and takes the argmax). Sampled rows get
-    temperature and top-p applied, one token drawn with ``torch.multinomial(generator=...)``, and
-    every other logit set to ``-inf`` so that the argmax is the drawn token.
-    """
+    causal_lm: Any
+    tokenizer: Any
+    device: str
+    training: bool = False
 
-    def __init__(self, temperatures: list[float], top_ps: list[float], generators: list[Any]) -> None:
-        self.temperatures = temperatures
-        self.top_ps = top_ps
-        self.generators = generators
+    def eval(self) -> _DecoderView:
+        return self
 
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        out = scores.clone()
-        for i, (t, p, g) in enumerate(zip(self.temperatures, self.top_ps, self.generators, strict=True)):
-            if t <= 0.0:
-                continue
-            logits = scores[i].float() / t  # (V,)
-            probs = torch.softmax(logits, dim=-1)
-            if p < 1.0:
-                sorted_p, order = torch.sort(probs, descending=True)
-                cum = torch.cumsum(sorted_p, dim=-1)
-                drop = cum - sorted_p > p  # keep the smallest prefix whose mass reaches p
-                sorted_p[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-            token = torch.multinomial(probs, 1, generator=g)
-            row = torch.full_like(out[i], float("-inf"))
-            row[token] = 0.0
-            out[i] = row
-        return out
+    def train(self, mode: bool = True) -> _DecoderView:
+        return self
 
 
 class HFBackend:
@@ -146,43 +129,27 @@ class HFBackend:
                     on_result(Result(req, texts, reasons, usage, latency_s=started.pop(r)))
 
     def _generate_batch(self, reqs: list[Request], positions: list[int], texts: list[str]) -> list[tuple[str, str, int, int]]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        from prada.evaluation.generate import PerRowSampling, generate
 
-        max_new = max(r.sampling.max_tokens for r in reqs)  # rows are cut to their own limit below
-        enc = self._tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        generators = []
-        for req, p in zip(reqs, positions, strict=True):
-            g = torch.Generator(device=self.device)
-            g.manual_seed(row_seed(self.seed, req.example.id, req.stage, req.sample_indices[p]))
-            generators.append(g)
-        sampler = _PerRowSampler([r.sampling.temperature for r in reqs], [r.sampling.top_p for r in reqs], generators)
-        eos = self._lm.generation_config.eos_token_id
-        if eos is None:
-            eos = self._tok.eos_token_id
-        gen_cfg = GenerationConfig(
-            max_new_tokens=max_new,
-            do_sample=False,
-            pad_token_id=self._tok.pad_token_id,
-            eos_token_id=eos,
+        prompts = [self._tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        sampler = PerRowSampling(
+            [r.sampling.temperature for r in reqs], [r.sampling.top_p for r in reqs],
+            [row_seed(self.seed, r.example.id, r.stage, r.sample_indices[p]) for r, p in zip(reqs, positions, strict=True)],
+            device=self.device,
         )
-        with torch.no_grad():
-            out = self._lm.generate(**enc, generation_config=gen_cfg, logits_processor=LogitsProcessorList([sampler]))
-        new = out[:, enc["input_ids"].shape[1]:]  # (B, T_new)
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        stops = {r.sampling.stop for r in reqs}
+        shared_stop = list(next(iter(stops))) if len(stops) == 1 else None  # else: cut after decoding
+        view = _DecoderView(self._lm, self._tok, self.device)
+        gens, _ = generate(view, prompts, max_new_tokens=max(r.sampling.max_tokens for r in reqs),
+                           batch_size=len(prompts), stop=shared_stop or None, choose=sampler, sort_by_length=False)
         results = []
-        for i, req in enumerate(reqs):
-            ids = new[i].tolist()[: req.sampling.max_tokens]
-            reason = "length"
-            for j, tok in enumerate(ids):
-                if tok in eos_ids:
-                    ids, reason = ids[:j], "stop"
-                    break
-            text = self._tok.decode(ids, skip_special_tokens=True)
+        for req, prompt, gen in zip(reqs, prompts, gens, strict=True):
+            ids = list(gen.token_ids[: req.sampling.max_tokens])
+            reason = "stop" if gen.stop_reason in ("eos", "stop") and len(ids) == len(gen.token_ids) else "length"
+            text = gen.text if len(ids) == len(gen.token_ids) else self._tok.decode(ids, skip_special_tokens=True)
             for stop in req.sampling.stop:
                 cut = text.find(stop)
                 if cut >= 0:
                     text, reason = text[:cut], "stop"
-            prompt_tokens = int(enc["attention_mask"][i].sum())
-            results.append((text, reason, prompt_tokens, len(ids)))
+            results.append((text, reason, len(prompt), len(ids)))
         return results
