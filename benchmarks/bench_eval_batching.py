@@ -53,7 +53,8 @@ def main() -> None:
     from prada.config import StudentConfig
     from prada.data.answers import extract_student_answer
     from prada.data.example import AnswerType
-    from prada.evaluation.evaluate import ZERO_SHOT_COT_PROMPT, ZERO_SHOT_STAGE1_STOP, load_model_for_eval
+    from prada.evaluation.evaluate import ZERO_SHOT_STAGE1_STOP, load_model_for_eval
+    from prada.formats import zero_shot_cot_prompt
     from prada.evaluation.generate import greedy_generate
 
     task, questions = _questions(args.questions, args.data_dir)
@@ -64,7 +65,7 @@ def main() -> None:
     for name, dtype, batch in runs:
         student, info = load_model_for_eval(args.model, StudentConfig(model=args.model), args.device, dtype)
         tok = student.tokenizer
-        prompts = [tok(ZERO_SHOT_COT_PROMPT.format(question=q))["input_ids"] for q in questions]
+        prompts = [tok(zero_shot_cot_prompt(q))["input_ids"] for q in questions]
         greedy_generate(student, prompts[:2], max_new_tokens=4, batch_size=2, stop=ZERO_SHOT_STAGE1_STOP)  # warm-up
         gens, stats = greedy_generate(student, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch,
                                       stop=ZERO_SHOT_STAGE1_STOP)

@@ -36,7 +36,7 @@ def run_one(args: argparse.Namespace) -> dict:
     from prada.hardware import resolve_compile, resolve_mixed_precision, tune_allocator
     from prada.student.student import build_student
     from prada.training.loop import Trainee, clip_gradients, make_optimizer, make_scheduler, param_groups
-    from prada.training.methods import method_spec
+    from prada.methods import method_spec
 
     device = torch.device(args.device)
     precision = resolve_mixed_precision(args.precision, device)
@@ -48,7 +48,7 @@ def run_one(args: argparse.Namespace) -> dict:
     cfg = load_config(None, [f"student.model={args.model}", f"train.backbone={args.backbone}",
                              f"train.batch_size={args.batch}", "methods=[ft_cot]", "train.max_steps=100"])
     spec = method_spec(args.method)
-    student = build_student(cfg, args.method)
+    student = build_student(cfg, prompt_encoder=spec.prompt_encoder)
     student.fused_lm_loss = precision != "no"
     if args.attn:
         student.causal_lm.set_attn_implementation(args.attn)

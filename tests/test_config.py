@@ -3,6 +3,8 @@ together with the closest valid name."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from prada.config import (
@@ -12,6 +14,7 @@ from prada.config import (
     load_config,
     load_raw,
     parse_override,
+    with_overrides,
 )
 from prada.errors import ConfigError
 
@@ -97,7 +100,7 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert cfg.resolved_data_dir() is None
     monkeypatch.setenv("PRADA_DATA_DIR", str(tmp_path))
     assert cfg.resolved_data_dir() == tmp_path
-    cfg.data.data_dir = "/explicit"
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, data_dir="/explicit"))
     assert str(cfg.resolved_data_dir()) == "/explicit"
 
 
@@ -221,3 +224,55 @@ def test_every_shipped_config_is_valid():
     assert len(paths) >= 10
     for path in paths:
         load_config(path)
+
+
+def test_a_config_is_frozen_and_changed_only_through_validated_overrides():
+    cfg = load_config(None, ["data.targets=[addsub]"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.train.lr = 1.0  # type: ignore[misc]
+    changed = with_overrides(cfg, {"train.lr": 1e-3, "eval.batch_size": 4})
+    assert (changed.train.lr, changed.eval.batch_size) == (1e-3, 4)
+    assert cfg.train.lr == 5e-5  # the original is untouched
+    assert with_overrides(cfg, ["train.max_steps=7"]).train.max_steps == 7
+    with pytest.raises(ConfigError, match=r"train.lr: 0(\.0)? must be > 0"):
+        with_overrides(cfg, {"train.lr": 0})
+    with pytest.raises(ConfigError, match=r"unknown key 'train.sed' \(did you mean 'seeds'\?\)|unknown key 'train.sed'"):
+        with_overrides(cfg, {"train.sed": 1})
+
+
+def test_removed_keys_still_load_from_saved_configs_and_never_count_as_changes(caplog):
+    import yaml
+
+    from prada.config import REMOVED_KEYS, config_changes, to_dict
+
+    assert set(REMOVED_KEYS) == {"train.seed", "train.num_workers"}
+    cfg = load_config(None, ["data.targets=[addsub]"])
+    saved = to_dict(cfg)
+    saved["train"].update(seed=3, num_workers=2)  # as a run directory made before they were removed
+    with caplog.at_level("WARNING"):
+        again = config_from_dict(yaml.safe_load(yaml.safe_dump(saved)), source="old/config.yaml")
+    assert again == cfg
+    assert "train.seed is ignored" in caplog.text and "train.num_workers is ignored" in caplog.text
+    assert saved["train"]["seed"] == 3  # the caller's data is left as it is
+    assert config_changes(saved, cfg, mutable=()) == []
+    assert not hasattr(cfg.train, "seed") and not hasattr(cfg.train, "num_workers")
+
+
+def test_every_config_field_is_documented_where_it_is_declared():
+    import ast
+    import inspect
+
+    import prada.config as config_module
+
+    tree = ast.parse(inspect.getsource(config_module))
+    undocumented = []
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Config"):
+            assert ast.get_docstring(node), f"{node.name} has no docstring"
+            for i, stmt in enumerate(node.body):
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                    nxt = node.body[i + 1] if i + 1 < len(node.body) else None
+                    if not (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                            and isinstance(nxt.value.value, str)):
+                        undocumented.append(f"{node.name}.{stmt.target.id}")
+    assert undocumented == []

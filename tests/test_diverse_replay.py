@@ -19,14 +19,14 @@ def write_diverse_samples(folder: Path) -> Path:
     """D samples per question, in the format every teacher run writes (provenance included):
     sample 0 the gold rationale (greedy), 1 a paraphrase, 2 a wrong answer, 3 a duplicate of 0."""
     from prada.data.tasks import get_task
-    from prada.teacher.generate import seeded_subset
+    from prada.teacher.generate import source_subset
 
     task = get_task(SOURCE)
     trigger = task.trigger.strip()
     teacher = {"backend": "hf", "model": "test-teacher", "prompt": "zero_shot_cot", "chat": False}
     lines = []
     # the questions the teacher stage will ask: data.max_source_examples=N_QUESTIONS, data.seed=0
-    for ex in seeded_subset(task.load("train"), N_QUESTIONS, 0, SOURCE):
+    for ex in source_subset(task.load("train"), N_QUESTIONS, 0, SOURCE):
         texts = [(ex.rationale, ex.answer), (f"Step by step: {ex.rationale}", ex.answer),
                  ("I am not sure.", "zzz"), (f"  {ex.rationale} ", ex.answer)]
         for i, (rationale, answer) in enumerate(texts):

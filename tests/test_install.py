@@ -47,3 +47,12 @@ def test_ci_runs_exactly_the_readme_install_and_test_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     test_command = re.search(r"Run the tests:\n\n```bash\n(.+?)\n```", readme, re.S).group(1).strip()
     assert test_command in ci
+
+
+def test_ci_runs_the_lint_and_type_gate_before_the_tests():
+    ci = (ROOT / ".ci" / "run").read_text()
+    lint, types, tests = (ci.index(c) for c in ("-m ruff check src tests", "-m mypy", "-m pytest"))
+    assert lint < types < tests
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"ruff==' in pyproject and '"mypy==' in pyproject  # pinned in the dev extra
+    assert "--doctest-modules" in pyproject  # the docstring examples of src/ run with the tests

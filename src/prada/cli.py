@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -75,21 +76,15 @@ def _mount() -> None:
         "prada.teacher.commands",
         "prada.training.commands",
         "prada.evaluation.commands",
-        "prada.runner",
-        "prada.sweep",
+        "prada.commands",
         "prada.reporting.commands",
         "prada.status.commands",
     ):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue  # stage not built yet
-            raise
-        module.register(app)
+        # A missing module is a packaging bug: it must fail loudly, never hide a command.
+        importlib.import_module(module_name).register(app)
 
 
-def _exception_types(name: str) -> tuple[type[BaseException], ...]:
+def _exception_types(name: str) -> tuple[type[Any], ...]:
     """``name`` from click and from typer's vendored copy of click (typer >= 0.2x raises its own
     classes, which are not click's: catching only one of them lets usage errors through)."""
     found = []

@@ -11,8 +11,10 @@ ill-typed values are collected and reported together, each with the closest vali
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import logging
 import math
 import os
 import re
@@ -25,17 +27,19 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from prada.errors import ConfigError
+from prada.formats import ZERO_SHOT_PROMPT, TeacherPrompt
+from prada.methods import ADV_METHOD, BASE_METHOD, METHOD_SPECS, METHODS, method_spec
 from prada.redact import redact_text, redact_values
 
-METHODS = ("ft", "ft_cot", "ptuning_cot", "dann_cot", "prada")
-"""Training methods. ``ft``: answer only; ``ft_cot``: Fine-tune-CoT; ``ptuning_cot``: + prompt
-encoder; ``dann_cot``: + domain adversary; ``prada``: prompt encoder + domain adversary."""
+logger = logging.getLogger(__name__)
+
 
 Backbone = Literal["frozen", "lora", "full"]
+BACKBONES: tuple[str, ...] = get_args(Backbone)
 TeacherBackend = Literal["openai", "hf", "vllm", "replay", "gold"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomTaskConfig:
     """A user's own dataset, registered as a task under ``name``."""
 
@@ -46,7 +50,9 @@ class CustomTaskConfig:
     answer_type: Literal["number", "choice", "yes_no", "string"] = "string"
     """How answers are extracted and compared."""
     question_field: str = "question"
+    """Field of a record that holds the question text."""
     answer_field: str = "answer"
+    """Field of a record that holds the gold answer."""
     choices_field: str | None = "choices"
     """A dict {"A": text, ...} or a list of option texts; appended to the question as
     ``Answer Choices: (A) ... (B) ...``. Missing or null means not multiple choice."""
@@ -55,9 +61,10 @@ class CustomTaskConfig:
     test_fraction: float = 0.3
     """Fraction held out as the test split (seeded, deterministic)."""
     category: str = "custom"
+    """The task's category in listings and reports (``prada.data.example.Category``)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataConfig:
     """Which tasks to use and where their files are."""
 
@@ -70,6 +77,7 @@ class DataConfig:
     """Target tasks: their train-split *questions* feed the domain classifier (never their
     answers), their test splits are evaluated."""
     custom_tasks: list[CustomTaskConfig] = field(default_factory=list)
+    """The user's own datasets, each registered as a task (see ``CustomTaskConfig``)."""
     max_source_examples: int | None = None
     """Cap on source train questions sent to the teacher (seeded subset), for budgets."""
     max_target_examples: int | None = None
@@ -82,7 +90,7 @@ class DataConfig:
     """Seed of subsetting and of the 70/30 splits of datasets without published splits."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TeacherConfig:
     """Stage 1: the teacher that writes rationales for the source train questions."""
 
@@ -92,13 +100,19 @@ class TeacherConfig:
     model: str = "text-davinci-002"
     """Model name sent to the endpoint, a local path/alias for ``hf``/``vllm``, or the recorded
     teacher's folder name for ``replay``."""
-    prompt: Literal["zero_shot_cot", "few_shot_cot"] = "zero_shot_cot"
+    prompt: TeacherPrompt = ZERO_SHOT_PROMPT
+    """``zero_shot_cot`` (Kojima et al.: "Let's think step by step", then the answer trigger) or
+    ``few_shot_cot`` (the dataset's recorded exemplars before the question)."""
     samples: int = 1
     """D: samples per question. Sample 0 is greedy, samples 1..D-1 use ``temperature``."""
     temperature: float = 0.7
+    """Sampling temperature of samples 1..D-1 (sample 0 is greedy)."""
     top_p: float = 1.0
+    """Nucleus sampling mass of samples 1..D-1."""
     max_rationale_tokens: int = 128
+    """Token budget of the rationale (stage 1 of Zero-Shot-CoT)."""
     max_answer_tokens: int = 32
+    """Token budget of the answer (stage 2: after the answer trigger)."""
     chat: bool = False
     """Send prompts through the chat format (chat completions / the tokenizer's chat template)."""
     base_url: str | None = None
@@ -108,7 +122,9 @@ class TeacherConfig:
     concurrency: int = 16
     """Maximum requests in flight (``openai`` backend)."""
     request_timeout: float = 60.0
+    """Seconds before one request is abandoned and retried (``openai`` backend)."""
     max_retries: int = 6
+    """Retries of a failed request before it becomes a failure record."""
     backoff_base_s: float | None = None
     """First retry delay; doubles per attempt with full jitter (None: 0.5 s, or
     ``$PRADA_TEACHER_BACKOFF_BASE_S``). A server's ``Retry-After`` takes precedence."""
@@ -126,11 +142,14 @@ class TeacherConfig:
     ``{data_dir}/teacher/{model}/{prompt}``. A teacher run's ``samples/`` folder replays all of its
     samples per question (``samples`` up to the recorded D)."""
     price_per_1k_prompt_tokens: float = 0.0
+    """Price per 1000 prompt tokens, for the cost estimate in the teacher's summary."""
     price_per_1k_completion_tokens: float = 0.0
+    """Price per 1000 completion tokens, for the cost estimate in the teacher's summary."""
     seed: int = 0
+    """Base seed of sampling: sample ``i`` of a question is seeded ``seed * 2^20 + i``."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class StudentConfig:
     """The student: any Hugging Face causal LM."""
 
@@ -138,7 +157,9 @@ class StudentConfig:
     """A built-in alias (``smollm2-135m-instruct``), a local folder, or a hub id (offline: must
     already be in the local cache)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
+    """Weights' format when the student is loaded for training (``auto``: the checkpoint's)."""
     trust_remote_code: bool = False
+    """Allow a hub model's own Python code to run (``transformers``' flag); off by default."""
     chat_template: bool = False
     """Wrap the input in the tokenizer's chat template instead of Fine-tune-CoT's ``Q ###``."""
     max_length: int = 256
@@ -148,30 +169,38 @@ class StudentConfig:
     """Questions longer than this are refused with an error naming the example."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PromptEncoderConfig:
     """P-Tuning (Liu et al. 2021), as PEFT's ``PromptEncoderConfig``."""
 
     num_virtual_tokens: int = 20
+    """Virtual tokens prepended to every input (positions shift by this many)."""
     encoder_type: Literal["mlp", "lstm"] = "mlp"
+    """Reparameterisation of the virtual tokens: an MLP, or an LSTM + MLP (PEFT's
+    ``encoder_reparameterization_type``)."""
     hidden_size: int = 128
     """Hidden size of the reparameterisation encoder."""
     dropout: float = 0.0
+    """Dropout inside the reparameterisation encoder."""
     lr: float | None = None
     """Learning rate of the prompt encoder (None: ``train.lr``)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoraConfig:
     """LoRA through PEFT (used when ``train.backbone: lora``)."""
 
     r: int = 16
+    """Rank of the low-rank update."""
     alpha: int = 32
+    """Scaling numerator: the update is scaled by ``alpha / r``."""
     dropout: float = 0.05
+    """Dropout on the LoRA branch's input."""
     target_modules: str | list[str] = "all-linear"
+    """Modules that get an adapter: ``all-linear`` or a list of module names (e.g. ``[q_proj, v_proj]``)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class AdversarialConfig:
     """Stage 3: the domain classifier behind the gradient reversal layer (DANN)."""
 
@@ -208,7 +237,7 @@ class AdversarialConfig:
     """How question-token hidden states are pooled into the features the classifier sees."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Stages 2-3: the training loop."""
 
@@ -216,14 +245,21 @@ class TrainConfig:
     """``frozen`` (paper-faithful for large students), ``lora`` or ``full`` fine-tuning. Hold it
     equal across compared methods."""
     lr: float = 5e-5
+    """Peak learning rate of the student (after warm-up)."""
     weight_decay: float = 0.0
+    """AdamW weight decay of the student's parameters."""
     batch_size: int = 8
+    """Source examples per micro-batch."""
     grad_accum: int = 1
+    """Micro-batches per optimizer step (effective batch: ``batch_size * grad_accum``)."""
     max_steps: int = 120
     """Optimizer steps (not micro-batches)."""
     warmup_ratio: float = 0.05
+    """Fraction of ``max_steps`` over which the LR rises linearly from 0."""
     lr_schedule: Literal["linear", "cosine", "constant"] = "linear"
+    """The student's LR after warm-up: linear or cosine decay to 0, or constant."""
     max_grad_norm: float = 1.0
+    """Gradient clipping of the student's parameters (0 disables)."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """``auto``: ``bf16`` where the hardware multiplies bf16 natively (CPUs with AMX-BF16 or
     AVX512-BF16, bf16-capable CUDA GPUs), ``no`` (fp32) elsewhere; the choice is printed and recorded
@@ -246,29 +282,32 @@ class TrainConfig:
     """Keep a lightweight copy of the weights at every ``save_every`` step for accuracy-vs-step
     curves (Fig. 6-style)."""
     log_every: int = 1
-    seed: int = 0
-    num_workers: int = 0
+    """Write a ``log.jsonl`` record (and TensorBoard scalars) every N optimizer steps."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
     """Evaluation of students (and of the untrained base model)."""
 
     split: str = "test"
+    """The split evaluated: ``test``, ``val`` (needs ``data.val_fraction > 0``) or ``train``."""
     batch_size: int = 128
     """Questions decoded together (sorted by length; finished rows leave the batch). On CPU a
     large batch amortises the per-step cost: 128 MultiArith questions decode ~2x faster at 128
     than at 16, with the same greedy outputs."""
     max_new_tokens: int = 128
+    """Token budget of one generated answer (rationale included)."""
     max_examples: int | None = None
     """Seeded subset of each evaluated split (None: all); the subset is the same for every model."""
     seed: int = 0
+    """Seed of the ``max_examples`` subset."""
     zero_shot_baseline: bool = True
     """Also evaluate the untrained student with Zero-Shot-CoT prompting."""
     tasks: Literal["all", "source"] = "all"
     """Evaluate the source and every target (``all``), or the source only (``source``): a
     hyper-parameter sweep on the source's ``val`` split must not look at the targets."""
     backend: Literal["hf", "vllm"] = "hf"
+    """``hf`` (transformers, CPU or GPU) or ``vllm`` (GPU; not for P-Tuning checkpoints)."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """The weights' format while generating and extracting features: ``auto`` is ``bfloat16``
     where the hardware multiplies bf16 natively (as ``train.mixed_precision: auto``), else
@@ -278,31 +317,53 @@ class EvalConfig:
     CUDA GPU when one is visible, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReportConfig:
+    """``prada report``: tables, bootstrap intervals and figures."""
+
     bootstrap_samples: int = 1000
+    """Bootstrap resamples of each accuracy interval and paired comparison."""
     feature_examples: int = 200
     """Questions per domain used for t-SNE and proxy A-distance."""
     plots: bool = True
+    """Draw the PNG figures (tables are always written)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    """One experiment: ``prada run CONFIG.yaml`` runs the grid methods × seeds."""
+    """One experiment: ``prada run CONFIG.yaml`` runs the grid methods × seeds.
+
+    Build one with ``load_config`` / ``config_from_dict`` (typed and validated once, every problem
+    reported together); change one with ``with_overrides`` (dotted keys, validated again) or
+    ``dataclasses.replace``. Every section is frozen: nothing mutates a config after it is built.
+    """
 
     name: str = "experiment"
+    """The experiment's name, shown in reports."""
     output_dir: str = "runs/experiment"
-    methods: list[str] = field(default_factory=lambda: ["ft_cot", "prada"])
+    """The run directory every stage writes into (see ``prada.paths.RunPaths``)."""
+    methods: list[str] = field(default_factory=lambda: [BASE_METHOD, ADV_METHOD])
+    """Training methods of the grid (``prada.methods.METHODS``)."""
     seeds: list[int] = field(default_factory=lambda: [0])
+    """Training seeds of the grid: each method is trained once per seed."""
     data: DataConfig = field(default_factory=DataConfig)
+    """Tasks and data files."""
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """Stage 1: the teacher."""
     student: StudentConfig = field(default_factory=StudentConfig)
+    """The student model and its input format."""
     prompt_encoder: PromptEncoderConfig = field(default_factory=PromptEncoderConfig)
+    """P-Tuning settings (methods with a prompt encoder)."""
     lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA settings (``train.backbone: lora``)."""
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    """The domain adversary (methods with an adversary)."""
     train: TrainConfig = field(default_factory=TrainConfig)
+    """The training loop."""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    """Evaluation."""
     report: ReportConfig = field(default_factory=ReportConfig)
+    """Reports."""
 
     def resolved_data_dir(self) -> Path | None:
         """``data.data_dir``, else ``$PRADA_DATA_DIR``, else None."""
@@ -357,7 +418,7 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}: expected a list, got {value!r}")
             return value
         return [_coerce(v, item_tp, f"{where}[{i}]", problems) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             problems.append(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
             return tp()
@@ -453,7 +514,7 @@ def config_from_dict(raw: dict[str, Any], *, source: str = "config", scope: Scop
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(raw).__name__}")
     problems: list[str] = []
-    cfg = _build(RunConfig, raw, "", problems)
+    cfg = _build(RunConfig, drop_removed_keys(raw, source), "", problems)
     if not problems:
         problems.extend(p for p in validate(cfg) if scope == "run" or concerns_evaluation(p))
     if problems:
@@ -550,8 +611,6 @@ _RANGES: dict[str, tuple[Check, str]] = {
     "train.save_every": (_at_least(0), "0 saves only at the end"),
     "train.keep_checkpoints": (_at_least(0), "0 keeps every checkpoint"),
     "train.log_every": (_at_least(1), ""),
-    "train.seed": (_SEED, ""),
-    "train.num_workers": (_at_least(0), ""),
     "eval.batch_size": (_at_least(1), ""),
     "eval.max_new_tokens": (_at_least(1), ""),
     "eval.max_examples": (_at_least(1, optional=True), "null means the whole split"),
@@ -642,14 +701,16 @@ def _check_grid(cfg: RunConfig) -> list[str]:
         problems.append("methods: at least one method is needed")
     if len(set(cfg.methods)) != len(cfg.methods):
         problems.append(f"methods: duplicate methods in {cfg.methods}")
-    if not cfg.data.targets and any(m in ("dann_cot", "prada") for m in cfg.methods):
-        problems.append("data.targets: methods 'dann_cot'/'prada' need at least one target task")
+    adversarial = [m for m in METHODS if METHOD_SPECS[m].adversary]
+    if not cfg.data.targets and any(m in adversarial for m in cfg.methods):
+        listed = "/".join(f"'{m}'" for m in adversarial)
+        problems.append(f"data.targets: methods {listed} need at least one target task")
     if not cfg.seeds:
         problems.append("seeds: at least one seed is needed")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         problems.append(f"seeds: duplicate seeds in {cfg.seeds}")
     problems += [f"seeds: {s} must be in [0, {_SEED_LIMIT})" for s in cfg.seeds if not 0 <= s < _SEED_LIMIT]
-    for key in ("data.seed", "teacher.seed", "train.seed", "eval.seed"):
+    for key in ("data.seed", "teacher.seed", "eval.seed"):
         if _value_at(cfg, key) >= _SEED_LIMIT:
             problems.append(f"{key}: {_value_at(cfg, key)} must be < {_SEED_LIMIT}")
     return problems
@@ -794,6 +855,33 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = (), *
     return config_from_dict(raw, source=str(path) if path else "config", scope=scope)
 
 
+def with_overrides(cfg: RunConfig, overrides: typing.Mapping[str, Any] | typing.Sequence[str], *,
+                   scope: Scope = "run", source: str = "overrides") -> RunConfig:
+    """A copy of ``cfg`` with dotted overrides applied (``{"train.lr": 1e-4}`` or
+    ``["train.lr=1e-4"]``), typed and validated again like a loaded config. A ``RunConfig`` is
+    frozen: this, ``load_config`` and ``dataclasses.replace`` are the ways to change one.
+
+    >>> cfg = with_overrides(RunConfig(methods=["ft_cot"]), {"train.lr": 1e-4})
+    >>> cfg.train.lr
+    0.0001
+    """
+    pairs = overrides.items() if isinstance(overrides, typing.Mapping) else map(parse_override, overrides)
+    raw = dataclasses.asdict(cfg)
+    for key, value in pairs:
+        _set_dotted(raw, key, value)
+    return config_from_dict(raw, source=source, scope=scope)
+
+
+def check_method(cfg: RunConfig, method: str) -> None:
+    """Refuse to train ``method`` under ``cfg``: ``TrainingError`` for an unknown name (listing the
+    valid ones), ``ConfigError`` when the config lacks what the method needs. ``validate`` applies
+    the same rule to every method of ``cfg.methods``; training calls this for the method it is given
+    (``prada train --method`` need not be one of them)."""
+    spec = method_spec(method)
+    if spec.adversary and not cfg.data.targets:
+        raise ConfigError(f"method '{method}' needs at least one target task in data.targets")
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain data, for writing: credentials embedded in URLs (``teacher.base_url``)
     are removed (``prada.redact``), so no file holds them; the ``RunConfig`` keeps them."""
@@ -810,6 +898,35 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+REMOVED_KEYS: dict[str, str] = {
+    "train.seed": "it was never read: training is seeded by `seeds`, subsets by data.seed and eval.seed",
+    "train.num_workers": "it was never read: batches are built in the training process",
+}
+"""Keys earlier versions had, with why they went. A config that holds one (a run directory's saved
+``config.yaml``, an old experiment file) still loads: the key is dropped with a warning, and it is
+ignored when a saved config is compared with the current one (``config_changes``)."""
+
+
+def drop_removed_keys(raw: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """``raw`` without the ``REMOVED_KEYS`` it holds (a copy; ``raw`` is left as it is).
+
+    >>> drop_removed_keys({"train": {"seed": 3, "lr": 0.1}})
+    {'train': {'lr': 0.1}}
+    """
+    flat = {k for k in _flatten(raw) if k in REMOVED_KEYS}
+    if not flat:
+        return raw
+    out = copy.deepcopy(raw)
+    for key in sorted(flat):
+        *parents, leaf = key.split(".")
+        node = out
+        for part in parents:
+            node = node[part]
+        del node[leaf]
+        logger.warning("%s: %s is ignored (%s); remove it", source, key, REMOVED_KEYS[key])
+    return out
+
+
 LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32"}
 """What a key added after a config was saved meant before it existed: a run directory made then
 is compared as if it had this value (its evaluations ran in fp32)."""
@@ -820,6 +937,7 @@ def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterab
     skipping keys under any prefix in ``mutable`` (e.g. ``"report"`` covers ``report.*``). A key the
     saved config lacks takes its ``LEGACY_VALUES`` entry, if any."""
     old, new = _flatten(redact_values(saved)), _flatten(to_dict(cfg))
+    old = {k: v for k, v in old.items() if k not in REMOVED_KEYS}
     old = {**{k: v for k, v in LEGACY_VALUES.items() if k not in old}, **old}
     keys = sorted(k for k in set(old) | set(new)
                   if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable))

@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,12 +41,13 @@ EVAL_DTYPES = ("auto", "float32", "bfloat16", "float16")
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 natively (AMX-BF16 or AVX512-BF16)."""
     probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
-    if all(callable(p) for p in probes):
-        return any(bool(p()) for p in probes)
+    callables = [p for p in probes if callable(p)]
+    if len(callables) == len(probes):
+        return any(bool(p()) for p in callables)
     try:  # older torch: read the kernel's view of the CPU flags
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
@@ -98,7 +100,7 @@ ALLOCATOR_SETTINGS = {"M_MMAP_MAX": 0, "M_TRIM_THRESHOLD": 64 << 30, "M_TOP_PAD"
 a large tensor: logits chunks, embedding gradients), and the heap never trimmed back."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tune_allocator() -> bool:
     """Apply ``ALLOCATOR_SETTINGS`` through glibc's ``mallopt`` once per process; True if applied.
 
@@ -138,3 +140,25 @@ def resolve_compile(requested: str, precision: str, device: str | torch.device) 
 def has_cxx_compiler() -> bool:
     """A C++ compiler on the PATH (``$CXX``, ``g++``, ``c++`` or ``clang++``)."""
     return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
+
+
+def require_vllm(setting: str, fallback: str, error: type[Exception]) -> Any:
+    """The ``vllm`` module when it is installed and a CUDA GPU is visible; otherwise ``error``
+    saying which is missing, naming the ``setting`` that asked for vLLM and the ``fallback`` to use
+    (the one availability check of the teacher's and evaluation's vLLM backends).
+
+    >>> require_vllm("eval.backend=vllm", "eval.backend=hf", RuntimeError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    RuntimeError: eval.backend=vllm needs the 'vllm' package, which is not installed ...
+    """
+    try:
+        import vllm
+    except ImportError:
+        raise error(f"{setting} needs the 'vllm' package, which is not installed (pip install 'prada[vllm]' on "
+                    f"a machine with a CUDA GPU); use {fallback} otherwise") from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise error(f"{setting} needs a CUDA GPU and none is visible; use {fallback}")
+    return vllm

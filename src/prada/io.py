@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,34 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(target: str | Path, *, fsync: bool = True) -> Iterator[Path]:
+    """The one atomic directory write: yields a fresh temporary sibling of ``target`` to fill, then
+    (``fsync``: after flushing every file to disk) renames it to ``target``, replacing an old one;
+    on any error the temporary folder is removed and ``target`` is left as it was.
+
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with atomic_dir(root / "model") as tmp:
+    ...     _ = (tmp / "weights.bin").write_bytes(b"w")
+    >>> sorted(p.name for p in root.iterdir()), (root / "model" / "weights.bin").read_bytes()
+    (['model'], b'w')
+    """
+    target = Path(target)
+    tmp = make_temp_dir(target.parent, target.name)
+    try:
+        yield tmp
+        if fsync:
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

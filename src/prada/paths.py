@@ -17,10 +17,15 @@
       eval/{model}/{task}/predictions.jsonl, metrics.json
       features/{model}.npz             pooled question features for t-SNE / proxy A-distance
       report/                          table.md, table.csv, *.png, index.html
+
+``RunPaths`` owns every sub-path, the model-name format (``model_name`` / ``parse_model_name``:
+``{method}-seed{seed}`` for a trained student, ``{method}-seed{seed}@step-{N}`` for a snapshot,
+any other name, e.g. ``zero_shot_cot``, for a model without seed) and when each stage is done.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,59 @@ import yaml
 
 from prada.errors import RunDirError
 
+_MODEL_RE = re.compile(r"^(?P<method>.+?)-seed(?P<seed>\d+)(?:@step-(?P<step>\d+))?$")
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A parsed evaluation/feature name: ``prada-seed1@step-40`` -> (prada, 1, 40)."""
+
+    method: str
+    seed: int | None = None
+    snapshot_step: int | None = None
+    """Set for snapshot evaluations only (``@step-N``); ``None`` for final weights."""
+
+    @property
+    def run(self) -> str:
+        """The training run's name without the snapshot suffix."""
+        return self.method if self.seed is None else f"{self.method}-seed{self.seed}"
+
+    def __str__(self) -> str:
+        return self.run if self.snapshot_step is None else f"{self.run}@step-{self.snapshot_step}"
+
+
+def model_name(method: str, seed: int | None = None, step: int | None = None) -> str:
+    """The name of a model's folders (``train/``, ``eval/``, ``features/``).
+
+    >>> model_name("prada", 0), model_name("prada", 0, 40), model_name("zero_shot_cot")
+    ('prada-seed0', 'prada-seed0@step-40', 'zero_shot_cot')
+    """
+    return str(ModelName(method, seed, step))
+
+
+def parse_model_name(name: str) -> ModelName:
+    """The inverse of ``model_name``.
+
+    >>> parse_model_name("prada-seed1@step-40")
+    ModelName(method='prada', seed=1, snapshot_step=40)
+    >>> parse_model_name("zero_shot_cot")
+    ModelName(method='zero_shot_cot', seed=None, snapshot_step=None)
+    """
+    m = _MODEL_RE.match(name)
+    if not m:
+        return ModelName(method=name)
+    step = m.group("step")
+    return ModelName(m.group("method"), int(m.group("seed")), int(step) if step else None)
+
+
+STEP_PREFIX = "step-"
+"""``checkpoints/step-N`` and ``snapshots/step-N``."""
+
 
 @dataclass(frozen=True)
 class RunPaths:
+    """Every path of a run directory (see the module docstring) and each stage's done check."""
+
     root: Path
 
     @property
@@ -59,7 +114,7 @@ class RunPaths:
         return self.teacher_dir / "summary.json"
 
     def train_dir(self, method: str, seed: int) -> Path:
-        return self.root / "train" / f"{method}-seed{seed}"
+        return self.root / "train" / model_name(method, seed)
 
     def train_log(self, method: str, seed: int) -> Path:
         return self.train_dir(method, seed) / "log.jsonl"
@@ -92,6 +147,33 @@ class RunPaths:
     @property
     def report_index(self) -> Path:
         return self.report_dir / "index.html"
+
+    def snapshots(self, method: str, seed: int) -> list[tuple[int, Path]]:
+        """``(step, folder)`` of every kept snapshot of a training run, by step."""
+        found = [(int(p.name[len(STEP_PREFIX):]), p) for p in self.snapshots_dir(method, seed).glob(f"{STEP_PREFIX}*")
+                 if p.name[len(STEP_PREFIX):].isdigit()]
+        return sorted(found)
+
+    # -- When a stage is done: its last output exists -----------------------------------------
+
+    def teacher_done(self) -> bool:
+        """The corpus and a summary that does not report failed samples (``complete``)."""
+        from prada.io import read_json
+
+        if not (self.teacher_summary.exists() and self.teacher_corpus.exists()):
+            return False
+        return bool(read_json(self.teacher_summary).get("complete", True))
+
+    def train_done(self, method: str, seed: int) -> bool:
+        """``final/`` is written last by training (then ``summary.json``)."""
+        return self.final_dir(method, seed).exists()
+
+    def eval_done(self, model: str, task: str) -> bool:
+        """``metrics.json`` is written last by an evaluation."""
+        return self.eval_metrics(model, task).exists()
+
+    def features_done(self, model: str) -> bool:
+        return self.features_file(model).exists()
 
 
 def read_run_config(path: Path) -> dict[str, Any]:

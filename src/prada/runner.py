@@ -1,4 +1,7 @@
-"""``prada run CONFIG.yaml``: teacher → training (methods × seeds) → evaluation → report.
+"""The experiment as a library function: teacher → training (methods × seeds) → evaluation → report.
+
+``run_experiment(cfg)`` is what ``prada run CONFIG.yaml`` calls (its CLI is in ``prada.commands``).
+What the run tells its user goes to a ``RunEvents`` (default: the log); the CLI prints it.
 
 The run directory is the cache: every stage writes its outputs last and is skipped when they
 exist, so re-running a finished run does no work, and re-running an interrupted one resumes
@@ -9,25 +12,53 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import typer
-from rich.console import Console
-from rich.table import Table
-
-from prada.config import RunConfig, config_changes, dump_yaml, load_config
+from prada.config import RunConfig, config_changes, dump_yaml
+from prada.data.example import Example
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.formats import PromptStyle
 from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
-from prada.paths import RunPaths, read_run_config
-from prada.progress import Progress, from_cli, silent
+from prada.methods import ZERO_SHOT_COT, ZERO_SHOT_MODEL, method_spec
+from prada.paths import RunPaths, model_name, read_run_config
+from prada.progress import Progress, silent
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
-console = Console()
 
-ZERO_SHOT_MODEL = "zero_shot_cot"
+
+class RunEvents(Protocol):
+    """What a run tells its user, besides the progress of each stage (``prada.progress``)."""
+
+    def stage(self, title: str) -> None:
+        """A stage begins (``teacher``, ``train prada-seed0``, ``report``)."""
+
+    def note(self, text: str, *, skipped: bool = False) -> None:
+        """One line; ``skipped``: a stage found done (its outputs exist)."""
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *,
+              right_from: int | None = None) -> None:
+        """A result table (accuracies of the run; a sweep's points); columns from ``right_from`` on
+        hold numbers (right-aligned on a terminal)."""
+
+
+class LogEvents:
+    """``RunEvents`` to the log (``logging``, level INFO): the default of the library functions."""
+
+    def stage(self, title: str) -> None:
+        logger.info("-- %s --", title)
+
+    def note(self, text: str, *, skipped: bool = False) -> None:
+        logger.info("%s", text)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *,
+              right_from: int | None = None) -> None:
+        logger.info("%s\n%s", title, "\n".join(" | ".join(row) for row in [list(columns), *rows]))
+
 """Name under which the untrained student, prompted with Zero-Shot-CoT, is evaluated."""
 
 # Keys that may change between invocations on the same run directory: they grow the grid or only
@@ -42,7 +73,6 @@ _MUTABLE_KEYS = {
     "eval.batch_size",
     "eval.backend",
     "eval.device",  # where generation runs, not what is generated
-    "train.num_workers",
     "train.eval_checkpoints",  # only whether step snapshots are kept for evaluation
     "eval.zero_shot_baseline",
     "eval.tasks",
@@ -107,23 +137,26 @@ class ModelJob:
 
     name: str
     model_ref: str
-    prompt_style: str
+    prompt_style: PromptStyle
     step: int | None = None
 
 
-def prompt_style_for(method: str) -> str:
-    return "answer_only" if method == "ft" else "student"
+def prompt_style_for(method: str) -> PromptStyle:
+    """The evaluation prompt style of a trained method's models (from the method registry)."""
+    return method_spec(method).prompt_style
 
 
-def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None) -> Path:
+def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | None = None,
+                   events: RunEvents | None = None) -> Path:
     """Run (or resume) the whole experiment; return the run directory.
 
-    ``progress`` shows each stage (``prada.progress``; default: silent). What the run is doing, and
-    why it stopped if it fails, is kept in ``RUN_DIR/invocation.json`` for ``prada status``.
+    ``progress`` shows each stage (``prada.progress``; default: silent); ``events`` receives what
+    the run tells its user (default: ``LogEvents``). What the run is doing, and why it stopped if it
+    fails, is kept in ``RUN_DIR/invocation.json`` for ``prada status``.
     """
     invocation = Invocation(RunPaths(Path(cfg.output_dir)).invocation)
     try:
-        root = _run_experiment(cfg, report, progress or silent(), invocation)
+        root = _run_experiment(cfg, report, progress or silent(), invocation, events or LogEvents())
     except BaseException as e:
         invocation.fail(e)  # nothing is recorded for a run refused before its first stage
         raise
@@ -131,7 +164,8 @@ def run_experiment(cfg: RunConfig, *, report: bool = True, progress: Progress | 
     return root
 
 
-def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation: Invocation) -> Path:
+def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation: Invocation,
+                    events: RunEvents) -> Path:
     from prada.data import get_task
 
     paths = RunPaths(Path(cfg.output_dir))
@@ -155,12 +189,12 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
     invocation.start()
 
     # 1. Teacher -------------------------------------------------------------------------------
-    if _teacher_complete(paths):
-        console.print(f"[dim]teacher: done ({paths.teacher_corpus})[/]")
+    if paths.teacher_done():
+        events.note(f"teacher: done ({paths.teacher_corpus})", skipped=True)
     else:
         from prada.teacher import run_teacher_stage
 
-        console.rule("teacher")
+        events.stage("teacher")
         invocation.at("teacher")
         with progress.stage_callback("teacher", "samples") as on_teacher_progress:
             summary = run_teacher_stage(cfg, paths.teacher_dir, progress=on_teacher_progress)
@@ -176,29 +210,28 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
 
     jobs: list[ModelJob] = []
     if cfg.eval.zero_shot_baseline:
-        jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, "zero_shot_cot"))
+        jobs.append(ModelJob(ZERO_SHOT_MODEL, cfg.student.model, ZERO_SHOT_COT.prompt_style))
     lengths_checked = False
     for seed in cfg.seeds:
         for method in cfg.methods:
             out = paths.train_dir(method, seed)
-            name = out.name
-            if (out / "final").exists():
-                console.print(f"[dim]train {name}: done[/]")
-            elif _outputs_kept_without_weights(paths, out, eval_tasks, features=want_features):
+            name = model_name(method, seed)
+            if paths.train_done(method, seed):
+                events.note(f"train {name}: done", skipped=True)
+            elif _outputs_kept_without_weights(paths, method, seed, eval_tasks, features=want_features):
                 # A committed results folder keeps metrics and features, not weights: adding a seed
                 # or a method to it must not retrain (and re-evaluate) what it already measured.
-                console.print(f"[dim]train {name}: done (weights not kept; its evaluations are)[/]")
+                events.note(f"train {name}: done (weights not kept; its evaluations are)", skipped=True)
             else:
                 invocation.at("train", name)
                 if not lengths_checked:  # before the first training, not on runs with nothing to train
                     _check_question_lengths(cfg, eval_tasks, data_dir, features=want_features)
                     lengths_checked = True
-                console.rule(f"train {name}")
+                events.stage(f"train {name}")
                 train(cfg, method, seed, out, paths.teacher_corpus, resume=True, progress=progress)
-            jobs.append(ModelJob(name, str(out / "final"), prompt_style_for(method)))
-            for snapshot in sorted(out.glob("snapshots/step-*"), key=lambda p: int(p.name.split("-")[1])):
-                step = int(snapshot.name.split("-")[1])
-                jobs.append(ModelJob(f"{name}@step-{step}", str(snapshot), prompt_style_for(method), step))
+            jobs.append(ModelJob(name, str(paths.final_dir(method, seed)), prompt_style_for(method)))
+            for step, snapshot in paths.snapshots(method, seed):
+                jobs.append(ModelJob(model_name(method, seed, step), str(snapshot), prompt_style_for(method), step))
 
     # 3-4. Evaluation and features, each model loaded once for all of its outputs ----------------
     from prada.evaluation import evaluate_model, extract_features
@@ -208,10 +241,10 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
     for job in jobs:
         # Snapshots only feed the accuracy-vs-step curves, which are about the targets.
         tasks = [t for t in (eval_targets if job.step is not None else eval_tasks)
-                 if not (paths.eval_dir(job.name, t.name) / "metrics.json").exists()]
+                 if not paths.eval_done(job.name, t.name)]
         features_out = paths.features_file(job.name)
         wants_features = (want_features and job.step is None and job.name != ZERO_SHOT_MODEL
-                          and not features_out.exists())
+                          and not paths.features_done(job.name))
         if not tasks and not wants_features:
             continue
         model: Any = job.model_ref
@@ -219,12 +252,12 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
         if cfg.eval.backend != "vllm":  # vLLM loads its own copy per evaluation
             model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
         for task in tasks:
-            console.print(f"evaluate {job.name} on {task.name}")
+            events.note(f"evaluate {job.name} on {task.name}")
             invocation.at("eval", job.name, task.name)
             evaluate_model(model, task, cfg, paths.eval_dir(job.name, task.name), prompt_style=job.prompt_style,
                            model_name=job.model_ref, model_info=info, progress=progress, label=job.name)
         if wants_features:
-            console.print(f"features {job.name}")
+            events.note(f"features {job.name}")
             invocation.at("features", job.name)
             extract_features(model if info is not None else job.model_ref, feature_examples, cfg,
                              out_path=features_out, progress=progress, name=job.name)
@@ -233,20 +266,21 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
     # 5. Report ---------------------------------------------------------------------------------
     if report:
         invocation.at("report")
-        _report(paths, progress)
-    print_summary(paths, cfg, jobs, [t.name for t in eval_tasks])
-    console.print(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
+        _report(paths, progress, events)
+    events.table(f"{cfg.name}: accuracy (%) on {cfg.eval.split}", *summary_table(paths, jobs, [t.name for t in eval_tasks]),
+                 right_from=1)
+    events.note(f"run directory: {paths.root}  ({time.perf_counter() - started:.0f} s this invocation)")
     return paths.root
 
 
-def _outputs_kept_without_weights(paths: RunPaths, train_dir: Path, tasks: list[Any], *, features: bool) -> bool:
+def _outputs_kept_without_weights(paths: RunPaths, method: str, seed: int, tasks: list[Any], *, features: bool) -> bool:
     """True when a trained model's summary and all its downstream outputs exist."""
-    name = train_dir.name
-    if not (train_dir / "summary.json").exists():
+    name = model_name(method, seed)
+    if not paths.train_summary(method, seed).exists():
         return False
-    if features and not paths.features_file(name).exists():
+    if features and not paths.features_done(name):
         return False
-    return all((paths.eval_dir(name, t.name) / "metrics.json").exists() for t in tasks)
+    return all(paths.eval_done(name, t.name) for t in tasks)
 
 
 def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | None, *, features: bool) -> None:
@@ -267,50 +301,38 @@ def _check_question_lengths(cfg: RunConfig, tasks: list[Any], data_dir: Path | N
             raise DataError(f"task '{name}', {cfg.eval.split} split (evaluated): {e}") from None
 
 
-def _teacher_complete(paths: RunPaths) -> bool:
-    if not (paths.teacher_summary.exists() and paths.teacher_corpus.exists()):
-        return False
-    return bool(read_json(paths.teacher_summary).get("complete", True))
+def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, Sequence[Example]]:
+    # In the order drawn (not the split's): the committed t-SNE and A-distance were computed so.
+    return {task.name: seeded_subset(task.load(cfg.eval.split, data_dir), cfg.report.feature_examples, cfg.eval.seed,
+                                     keep_order=False)
+            for task in tasks}
 
 
-def _feature_examples(cfg: RunConfig, tasks: list[Any], data_dir: Path | None) -> dict[str, list[Any]]:
-    import random
-
-    out = {}
-    for task in tasks:
-        examples = task.load(cfg.eval.split, data_dir)
-        rng = random.Random(cfg.eval.seed)
-        if len(examples) > cfg.report.feature_examples:
-            examples = rng.sample(examples, cfg.report.feature_examples)
-        out[task.name] = examples
-    return out
-
-
-def _report(paths: RunPaths, progress: Progress) -> None:
+def _report(paths: RunPaths, progress: Progress, events: RunEvents) -> None:
     from prada.reporting import build_report
 
-    index = paths.report_dir / "index.html"
+    index = paths.report_index
     inputs = [p for pattern in ("eval/*/*/metrics.json", "train/*/log.jsonl", "features/*.npz")
               for p in paths.root.glob(pattern)]
     if index.exists() and inputs and max(p.stat().st_mtime for p in inputs) <= index.stat().st_mtime:
-        console.print(f"[dim]report: up to date ({index})[/]")
+        events.note(f"report: up to date ({index})", skipped=True)
         return
-    console.rule("report")
+    events.stage("report")
     build_report([paths.root], paths.report_dir, progress=progress)
-    console.print(f"report: {index}")
+    events.note(f"report: {index}")
 
 
-def print_summary(paths: RunPaths, cfg: RunConfig, jobs: list[ModelJob], task_names: list[str]) -> None:
-    table = Table(title=f"{cfg.name}: accuracy (%) on {cfg.eval.split}")
-    table.add_column("model")
-    for i, name in enumerate(task_names):
-        table.add_column(f"{name} ({'source' if i == 0 else 'target'})", justify="right")
+def summary_table(paths: RunPaths, jobs: list[ModelJob], task_names: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the run's accuracy table: one row per final model, one column per task
+    (the source first), ``accuracy (correct/n)`` in each cell, ``-`` where not evaluated."""
+    columns = ["model", *(f"{name} ({'source' if i == 0 else 'target'})" for i, name in enumerate(task_names))]
+    rows = []
     for job in jobs:
         if job.step is not None:
             continue
         row = [job.name]
         for name in task_names:
-            metrics_path = paths.eval_dir(job.name, name) / "metrics.json"
+            metrics_path = paths.eval_metrics(job.name, name)
             if metrics_path.exists():
                 m = read_json(metrics_path)
                 try:
@@ -320,27 +342,5 @@ def print_summary(paths: RunPaths, cfg: RunConfig, jobs: list[ModelJob], task_na
                                       "command again to re-evaluate that model") from None
             else:
                 row.append("-")
-        table.add_row(*row)
-    console.print(table)
-
-
-def register(app: typer.Typer) -> None:
-    @app.command("run")
-    def run_command(
-        config: Path = typer.Argument(..., help="Experiment YAML (see configs/)."),
-        overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-4"),
-        no_report: bool = typer.Option(False, "--no-report", help="Skip building the report."),
-    ) -> None:
-        """Run an experiment end to end: teacher, training, evaluation, report.
-
-        Re-running skips finished stages and resumes interrupted training.
-
-        Examples:
-
-          prada run configs/quickstart.yaml
-
-          prada run configs/experiments/multiarith.yaml --  seeds=[0,1] data.data_dir=../shared/data
-        """
-        cfg = load_config(config, overrides or [])
-        with from_cli() as progress:
-            run_experiment(cfg, report=not no_report, progress=progress)
+        rows.append(row)
+    return columns, rows

@@ -1,4 +1,5 @@
-"""``prada sweep``: choose hyper-parameters on a validation split carved from the source's train data.
+"""The sweep as a library function (``run_sweep``; the ``prada sweep`` CLI is in ``prada.commands``):
+choose hyper-parameters on a validation split carved from the source's train data.
 
 Each point of the grid is an ordinary run directory (``OUTPUT_DIR/<key>_<value>...``) trained on
 the source's train split minus ``data.val_fraction`` and evaluated on that held-out ``val`` split of
@@ -15,19 +16,18 @@ import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import typer
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from prada.config import RunConfig, load_config
 from prada.errors import ConfigError
 from prada.io import read_json, write_text_atomic
 from prada.paths import RunPaths
-from prada.progress import Progress, from_cli, silent
+from prada.progress import Progress, silent
 
-console = Console()
+if TYPE_CHECKING:
+    from prada.runner import RunEvents
 
 SWEEP_HEADER = ["point", "method", "seeds", "n", "val accuracy (%)", "best"]
 
@@ -153,12 +153,15 @@ def write_sweep_tables(root: Path, rows: list[list[str]], source: str, val_fract
     write_text_atomic(root / "sweep.csv", buffer.getvalue())
 
 
-def run_sweep(config_path: Path, params: list[str], overrides: list[str], progress: Progress | None = None) -> Path:
+def run_sweep(config_path: Path, params: list[str], overrides: list[str], progress: Progress | None = None,
+              events: RunEvents | None = None) -> Path:
     """Run every point of the grid (resuming finished ones) and write the sweep tables.
 
-    ``progress`` shows points done beside each point's own stages (``prada.progress``)."""
-    from prada.runner import run_experiment
+    ``progress`` shows points done beside each point's own stages (``prada.progress``); ``events``
+    receives what the points' runs tell (default: the log)."""
+    from prada.runner import LogEvents, run_experiment
 
+    events = events or LogEvents()
     points = parse_grid(params)
     base = load_config(config_path, overrides)
     if base.data.val_fraction <= 0:
@@ -173,36 +176,13 @@ def run_sweep(config_path: Path, params: list[str], overrides: list[str], progre
     progress = progress or silent()
     with progress.stage(f"sweep {base.name}", len(points), "points") as stage:
         for i, point in enumerate(points, 1):
-            console.rule(f"sweep point {i}/{len(points)}: {point.label}")
-            run_experiment(point_config(config_path, overrides, point, root), report=False, progress=progress)
+            events.stage(f"sweep point {i}/{len(points)}: {point.label}")
+            run_experiment(point_config(config_path, overrides, point, root), report=False, progress=progress,
+                           events=events)
             stage.advance(1)
 
     rows = sweep_rows(root, points, base)
     write_sweep_tables(root, rows, base.data.source, base.data.val_fraction)
-    table = Table(title=f"{base.name}: {base.data.source} val accuracy (%)")
-    for column in SWEEP_HEADER:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    console.print(f"sweep: {root / 'sweep.md'}")
+    events.table(f"{base.name}: {base.data.source} val accuracy (%)", SWEEP_HEADER, rows)
+    events.note(f"sweep: {root / 'sweep.md'}")
     return root
-
-
-def register(app: typer.Typer) -> None:
-    @app.command("sweep")
-    def sweep_command(
-        config: Path = typer.Argument(..., help="Experiment YAML; data.val_fraction must be > 0."),
-        overrides: list[str] = typer.Argument(None, help="Dotted overrides shared by every point."),
-        param: list[str] = typer.Option(..., "--param", help="KEY=V1,V2,... (repeat for a grid)."),
-    ) -> None:
-        """Choose hyper-parameters on the source's validation split (never on targets or test sets).
-
-        Examples:
-
-          prada sweep configs/experiments/multiarith_val.yaml --param train.lr=5e-5,1e-4,2e-4
-
-          prada sweep CONFIG --param adversarial.lambda_max=0.03,0.1,0.3 'methods=\\[prada]'
-        """
-        with from_cli() as progress:
-            run_sweep(config, param, overrides or [], progress=progress)

@@ -13,12 +13,12 @@ from prada.data.answers import (
     CANDIDATE_EXTRACTORS,
     extract_student_answer,
     extract_teacher_answer,
-    format_student_target,
     is_correct,
     normalise_answer,
     parse_number,
 )
 from prada.data.example import AnswerType
+from prada.formats import format_target  # the student's own format: the one production trains on
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_TYPES = list(AnswerType)
@@ -155,35 +155,35 @@ words = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8)
 @FAST
 @given(rationale=rationales, answer=numbers)
 def test_round_trip_numbers(rationale, answer):
-    completion = format_student_target(rationale, answer)
+    completion = format_target(answer, rationale)
     assert is_correct(extract_student_answer(completion, "number"), answer, "number")
 
 
 @FAST
 @given(rationale=rationales, answer=st.sampled_from("ABCDE"))
 def test_round_trip_letters(rationale, answer):
-    completion = format_student_target(rationale, answer)
+    completion = format_target(answer, rationale)
     assert extract_student_answer(completion, "choice", "ABCDE") == answer
 
 
 @FAST
 @given(rationale=rationales, answer=st.sampled_from(["yes", "no"]))
 def test_round_trip_yes_no(rationale, answer):
-    completion = format_student_target(rationale, answer)
+    completion = format_target(answer, rationale)
     assert extract_student_answer(completion, "yes_no") == answer
 
 
 @FAST
 @given(rationale=rationales, answer=words)
 def test_round_trip_strings(rationale, answer):
-    completion = format_student_target(rationale, answer)
+    completion = format_target(answer, rationale)
     assert extract_student_answer(completion, "string") == answer
 
 
 @FAST
 @given(answer=numbers)
 def test_round_trip_answer_only(answer):
-    completion = format_student_target(None, answer)
+    completion = format_target(answer, answer_only=True)
     assert is_correct(extract_student_answer(completion, "number", answer_only=True), answer, "number")
 
 

@@ -11,12 +11,13 @@ import pytest
 
 from prada.config import CustomTaskConfig, DataConfig
 from prada.data import get_task, list_tasks
-from prada.data.answers import extract_student_answer, format_student_target, is_correct
+from prada.data.answers import extract_student_answer, is_correct
 from prada.data.example import AnswerType, Category
 from prada.data.splits import carve_validation, seeded_split
 from prada.data.synthetic import SYNTH_TEST_SIZE, SYNTH_TRAIN_SIZE, SYNTHETIC_TASKS, generate
 from prada.data.tasks import BUILTIN_TASKS
 from prada.errors import DataError
+from prada.formats import format_target
 
 EXPECTED_META = {
     "singleeq": ("arithmetic", "number"), "addsub": ("arithmetic", "number"),
@@ -72,7 +73,7 @@ def test_synthetic_tasks_are_deterministic_sized_and_disjoint(name):
     for ex in train[:50]:
         assert ex.rationale and 10 <= len(ex.rationale.split()) <= 60
         # the gold rationale in the student format round-trips to the gold answer
-        completion = format_student_target(ex.rationale, ex.answer)
+        completion = format_target(ex.answer, ex.rationale)
         assert is_correct(extract_student_answer(completion, ex.answer_type), ex.answer, ex.answer_type)
 
 

@@ -25,7 +25,7 @@ def test_prada_evaluate_cli(tiny_model_dir, tmp_path, capsys) -> None:
         (["--model", "{model}", "--task", "multiarith", "--data-dir", "{tmp}/empty"], "multiarith"),
         (["--model", "{model}", "--task", "no_such_task"], "unknown task"),
         (["--model", "{model}", "--task", "synth_last_letters", "--style", "bogus"], "--style"),
-        (["--model", "{model}", "--task", "synth_last_letters", "--device", "gpu0"], "eval.device 'gpu0'"),
+        (["--model", "{model}", "--task", "synth_last_letters", "--device", "gpu0"], "eval.device: 'gpu0' is not one of auto, cpu, cuda, cuda:N"),
     ],
 )
 def test_prada_evaluate_cli_errors(tiny_model_dir, tmp_path, capsys, args, message) -> None:

@@ -11,7 +11,7 @@ from prada.errors import EvaluationError
 from prada.evaluation import evaluate as ev
 from prada.evaluation import evaluate_model
 
-from .conftest import HandTask, eval_cfg, hand_examples
+from .helpers import HandTask, eval_cfg, hand_examples
 
 
 def test_auto_is_the_gpu_when_one_is_visible_else_the_cpu() -> None:
@@ -33,8 +33,7 @@ def test_asking_for_cuda_without_a_gpu_fails_before_loading(tmp_path) -> None:
 
 
 def test_the_model_is_loaded_onto_the_evaluation_device(tiny_model_dir, tmp_path) -> None:
-    cfg = eval_cfg(max_new_tokens=4, device="cpu")
-    cfg.student.model = str(tiny_model_dir)
+    cfg = eval_cfg(StudentConfig(model=str(tiny_model_dir)), max_new_tokens=4, device="cpu")
     student, _ = ev.load_model_for_eval(str(tiny_model_dir), cfg.student, "cpu")
     assert student.device == torch.device("cpu")
     metrics = evaluate_model(str(tiny_model_dir), HandTask(hand_examples(2)), cfg, tmp_path / "ev", "student")
@@ -43,8 +42,7 @@ def test_the_model_is_loaded_onto_the_evaluation_device(tiny_model_dir, tmp_path
 
 @pytest.mark.parametrize("dtype, expected", [("bfloat16", torch.bfloat16), ("float32", torch.float32)])
 def test_eval_dtype_sets_the_weights_and_is_recorded(tiny_model_dir, tmp_path, dtype, expected) -> None:
-    cfg = eval_cfg(max_new_tokens=4, device="cpu", dtype=dtype)
-    cfg.student.model = str(tiny_model_dir)
+    cfg = eval_cfg(StudentConfig(model=str(tiny_model_dir)), max_new_tokens=4, device="cpu", dtype=dtype)
     student, info = ev.load_model_for_eval(str(tiny_model_dir), cfg.student, "cpu", dtype)
     assert student.causal_lm.get_input_embeddings().weight.dtype == expected and info["dtype"] == dtype
     metrics = evaluate_model(str(tiny_model_dir), HandTask(hand_examples(2)), cfg, tmp_path / "ev", "student")

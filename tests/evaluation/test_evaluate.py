@@ -14,7 +14,7 @@ from prada.evaluation import evaluate_model, extract_features, select_examples
 from prada.evaluation.generate import Generation, GenerationStats
 from prada.io import read_json, read_jsonl
 
-from .conftest import HandTask, eval_cfg, hand_examples
+from .helpers import HandTask, eval_cfg, hand_examples
 
 
 def _scripted(texts_by_call: list[list[str]]):
@@ -91,8 +91,7 @@ def test_end_to_end_tiny_model_cache_and_force(tiny_model_dir, tmp_path, monkeyp
     from prada.data import get_task
 
     task = get_task("synth_last_letters")
-    cfg = eval_cfg(max_examples=6, max_new_tokens=8, batch_size=4)
-    cfg.student = StudentConfig(model=str(tiny_model_dir))
+    cfg = eval_cfg(StudentConfig(model=str(tiny_model_dir)), max_examples=6, max_new_tokens=8, batch_size=4)
     out = tmp_path / "eval" / "base" / task.name
     metrics = evaluate_model(str(tiny_model_dir), task, cfg, out, "student")
     lines = (out / "predictions.jsonl").read_text().splitlines()
@@ -204,8 +203,7 @@ def test_clear_errors(tiny_model_dir, tmp_path) -> None:
 
 def test_vllm_backend_errors(tiny_model_dir, tmp_path) -> None:
     task = HandTask(hand_examples(2))
-    cfg = eval_cfg(backend="vllm")
-    cfg.student = StudentConfig(model=str(tiny_model_dir))
+    cfg = eval_cfg(StudentConfig(model=str(tiny_model_dir)), backend="vllm")
     ckpt = _ptuning_checkpoint(tiny_model_dir, tmp_path / "ckpt")
     with pytest.raises(EvaluationError, match="eval.backend: hf"):
         evaluate_model(ckpt, task, cfg, tmp_path / "o1")

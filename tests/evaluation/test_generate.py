@@ -4,7 +4,7 @@ import torch
 
 from prada.evaluation.generate import greedy_generate
 
-from .conftest import make_markov_student
+from .helpers import make_markov_student
 
 QUESTIONS = [
     "There are 5 apples and 3 oranges in the basket. How many fruits are there? ###",

@@ -9,7 +9,7 @@ import pytest
 from prada.evaluation import evaluate_model
 from prada.io import read_jsonl
 
-from .conftest import eval_cfg
+from .helpers import eval_cfg
 
 pytestmark = pytest.mark.real_model
 

@@ -14,7 +14,7 @@ from prada.reporting import build_report, collect, parse_model_name
 from prada.reporting.commands import register
 from prada.reporting.tables import build_tables
 
-from .conftest import SOURCE, TARGETS, correct_vector, make_run_dir, write_eval
+from .helpers import SOURCE, TARGETS, correct_vector, make_run_dir, write_eval
 
 PNGS = ("accuracy_vs_steps.png", "tsne.png", "training_curves.png", "pad.png")
 

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+from student_helpers import ITEMS
 
 from prada.config import StudentConfig
 from prada.errors import ConfigError, DataError
@@ -20,8 +21,6 @@ from prada.student.format import (
     format_target,
 )
 from prada.student.tiny import build_tiny_tokenizer
-
-from student_helpers import ITEMS
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fake_server import FakeOpenAIServer  # noqa: E402
 from teacher_helpers import ArithTask, arith_examples, arith_records  # noqa: E402
 
+
 @pytest.fixture
 def arith_task() -> ArithTask:
     return ArithTask(arith_examples(12))

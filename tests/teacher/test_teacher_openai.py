@@ -6,8 +6,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from teacher_helpers import ArithTask, openai_cfg, read_lines
 from fake_server import FakeOpenAIServer
+from teacher_helpers import ArithTask, openai_cfg, read_lines
 
 from prada.errors import TeacherError
 from prada.teacher import run_teacher_stage

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import typer
 import yaml
+from training_helpers import SOURCE, TARGET
 from typer.testing import CliRunner
 
 from prada.io import read_json
 from prada.training.commands import register
-
-from conftest import SOURCE, TARGET
 
 
 def _app() -> typer.Typer:

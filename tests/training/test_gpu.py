@@ -9,14 +9,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from training_helpers import SOURCE, TARGET
 
 from prada.data.tasks import get_task
 from prada.evaluation import evaluate_model, extract_features
 from prada.io import read_json, read_jsonl
 from prada.student.student import Student
 from prada.training import train
-
-from conftest import SOURCE, TARGET
 
 pytestmark = [
     pytest.mark.gpu,
@@ -51,7 +50,7 @@ def test_features_on_the_gpu_match_the_cpu(make_cfg, tiny_model_dir) -> None:
 def test_every_method_trains_on_the_gpu_in_bf16(make_cfg, corpus, tmp_path, method, precision) -> None:
     cfg = make_cfg(precision, "train.max_steps=4")
     summary = train(cfg, method, 0, tmp_path / "run", corpus)
-    assert summary["device"] == "cuda" and summary["steps"] == 4
+    assert summary.device == "cuda" and summary.steps == 4
     log = read_jsonl(tmp_path / "run" / "log.jsonl")
     assert all(math.isfinite(r["L_y"]) for r in log)
     if method in ("dann_cot", "prada"):  # the classifier's loss, in fp32 under bf16

@@ -38,7 +38,7 @@ def test_a_bad_value_names_the_key() -> None:
 def test_auto_is_resolved_printed_and_recorded(make_cfg, corpus, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setattr(hardware, "cpu_has_native_bf16", lambda: True)
     summary = train(make_cfg("train.mixed_precision=auto", "train.max_steps=1"), "ft_cot", 0, tmp_path / "run", corpus)
-    assert summary["mixed_precision"] == "bf16" and summary["mixed_precision_requested"] == "auto"
+    assert summary.mixed_precision == "bf16" and summary.mixed_precision_requested == "auto"
     assert read_json(tmp_path / "run" / "summary.json")["mixed_precision"] == "bf16"
     assert "precision: bf16 (train.mixed_precision=auto" in capsys.readouterr().err
 
@@ -60,7 +60,7 @@ def test_bf16_and_fp32_losses_agree_at_step_0(make_cfg, corpus, tmp_path, method
 @pytest.mark.parametrize("method", ["ft", "ft_cot", "ptuning_cot", "dann_cot", "prada"])
 def test_every_method_trains_in_bf16_on_the_cpu(make_cfg, corpus, tmp_path, method) -> None:
     summary = train(make_cfg("train.mixed_precision=bf16", "train.max_steps=3"), method, 0, tmp_path / "r", corpus)
-    assert summary["mixed_precision"] == "bf16"
+    assert summary.mixed_precision == "bf16"
     log = read_jsonl(tmp_path / "r" / "log.jsonl")
     assert len(log) == 3 and all(math.isfinite(r["L_y"]) for r in log)
     assert log[-1]["L_y"] < log[0]["L_y"]  # it learns (lr 1e-3 on a tiny model)
@@ -103,7 +103,7 @@ def test_bf16_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, c
     with pytest.raises(KeyboardInterrupt):
         train(cfg, "prada", 0, tmp_path / "resumed", corpus)
     monkeypatch.setattr(ckpt, "prune", real_prune)
-    assert train(cfg, "prada", 0, tmp_path / "resumed", corpus)["resumed_from_step"] == 2
+    assert train(cfg, "prada", 0, tmp_path / "resumed", corpus).resumed_from_step == 2
     a, b = Student.from_checkpoint(tmp_path / "full/final"), Student.from_checkpoint(tmp_path / "resumed/final")
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         assert torch.equal(pa, pb), name
@@ -128,7 +128,7 @@ def test_compiled_layers_train_and_match_eager_at_step_0(make_cfg, corpus, tmp_p
     for mode in ("no", "yes"):
         cfg = make_cfg("train.mixed_precision=bf16", f"train.compile={mode}", "train.max_steps=3")
         summary = train(cfg, "prada", 0, tmp_path / mode, corpus)
-        assert summary["compiled"] is (mode == "yes")
+        assert summary.compiled is (mode == "yes")
         logs[mode] = read_jsonl(tmp_path / mode / "log.jsonl")
     assert logs["yes"][0]["L_y"] == pytest.approx(logs["no"][0]["L_y"], rel=2e-2)
     assert logs["yes"][-1]["L_y"] < logs["yes"][0]["L_y"]

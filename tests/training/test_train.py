@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from training_helpers import write_corpus
 
 from prada.io import read_json, read_jsonl
+from prada.methods import method_spec
 from prada.student.student import Student, build_student
-from prada.training import train
-
-from conftest import write_corpus
+from prada.training import TrainSummary, train
+from prada.training.summary import TRAIN_SUMMARY_FORMAT
 
 LOG_KEYS = {"step", "L_y", "L_d", "domain_acc", "lambda", "lr", "tokens_per_s", "elapsed_s"}
 
@@ -25,7 +26,7 @@ def _initial_student(cfg, method: str, seed: int = 0):
     from prada.adversarial import DomainClassifier
 
     set_seed(seed)
-    student = build_student(cfg, method)
+    student = build_student(cfg, prompt_encoder=method_spec(method).prompt_encoder)
     classifier = None
     if method in ("dann_cot", "prada"):
         classifier = DomainClassifier(student.hidden_size, 1 + len(cfg.data.targets),
@@ -52,11 +53,13 @@ def test_outputs_layout_log_and_summary(make_cfg, corpus, tmp_path):
     assert log[0]["lambda"] == 0.0 and 0 < log[-1]["lambda"] < cfg.adversarial.lambda_max
     assert all(0.0 <= r["domain_acc"] <= 1.0 for r in log)
 
-    assert read_json(out / "summary.json") == summary
-    assert summary["steps"] == 5 and summary["method"] == "prada" and summary["seed"] == 0
-    assert set(summary["final"]) == {"L_y", "L_d", "domain_acc", "lambda"}
-    assert summary["examples"]["source"] == 16 and summary["examples"]["targets"] == {"synth_last_letters_long": 32}
-    assert set(summary["trainable_parameters"]) == {"backbone", "prompt_encoder", "classifier"}
+    assert read_json(out / "summary.json") == summary.to_dict()  # versioned on disk
+    assert read_json(out / "summary.json")["format"] == TRAIN_SUMMARY_FORMAT
+    assert TrainSummary.read(out / "summary.json") == summary
+    assert summary.steps == 5 and summary.method == "prada" and summary.seed == 0
+    assert set(summary.final) == {"L_y", "L_d", "domain_acc", "lambda"}
+    assert summary.examples["source"] == 16 and summary.examples["targets"] == {"synth_last_letters_long": 32}
+    assert set(summary.trainable_parameters) == {"backbone", "prompt_encoder", "classifier"}
 
     final = Student.from_checkpoint(out / "final")
     assert final.backbone_mode == "lora" and final.prompt_encoder is not None
@@ -106,8 +109,8 @@ def test_loss_falls_when_overfitting_a_handful_of_examples(make_cfg, tmp_path):
     log = read_jsonl(tmp_path / "out/log.jsonl")
     # Measured: L_y 5.94 → 0.008 after 60 steps (random 384-token vocabulary: ln 384 = 5.95).
     assert log[0]["L_y"] == pytest.approx(5.95, abs=0.1)
-    print(f"L_y {log[0]['L_y']:.3f} -> {summary['final']['L_y']:.3f}")
-    assert summary["final"]["L_y"] < 0.5 * log[0]["L_y"]
+    print(f"L_y {log[0]['L_y']:.3f} -> {summary.final['L_y']:.3f}")
+    assert summary.final["L_y"] < 0.5 * log[0]["L_y"]
 
 
 def test_dann_sanity_two_text_domains_through_the_student(make_cfg, tmp_path):
@@ -143,7 +146,7 @@ def test_two_targets_binary_or_per_target(make_cfg, corpus, tmp_path, domains, l
     cfg = make_cfg("data.targets=[synth_last_letters_long, synth_coin_flip]", "train.backbone=full",
                    "train.max_steps=2", "adversarial.target_batch_size=5", f"adversarial.domains={domains}")
     summary = train(cfg, "dann_cot", 0, tmp_path, corpus)
-    assert set(summary["examples"]["targets"]) == {"synth_last_letters_long", "synth_coin_flip"}
+    assert set(summary.examples["targets"]) == {"synth_last_letters_long", "synth_coin_flip"}
     assert load_file(tmp_path / "final/domain_classifier.safetensors")["net.4.weight"].shape == (logits, 16)
 
 
@@ -165,7 +168,7 @@ def test_one_process_trains_runs_of_different_precision_one_after_another(make_c
     for precision in ("bf16", "no"):
         summary = train(make_cfg("train.max_steps=1", f"train.mixed_precision={precision}"), "ft_cot", 0,
                         tmp_path / precision, corpus)
-        assert summary["mixed_precision"] == precision and summary["device"] in ("cpu", "cuda")
+        assert summary.mixed_precision == precision and summary.device in ("cpu", "cuda")
 
 
 def test_gradient_checkpointing_gives_the_same_weights(make_cfg, corpus, tmp_path):
@@ -207,7 +210,7 @@ def test_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, corpus
     monkeypatch.setattr(ckpt, "prune", real_prune)
     assert not (tmp_path / "resumed/final").exists()
     summary = train(cfg, "prada", 0, tmp_path / "resumed", corpus)
-    assert summary["resumed_from_step"] == 4
+    assert summary.resumed_from_step == 4
 
     for name in ["prompt_encoder", "domain_classifier"]:
         a = load_file(tmp_path / f"full/final/{name}.safetensors")
@@ -243,5 +246,5 @@ def test_resume_refuses_a_changed_config_and_no_resume_starts_over(make_cfg, cor
     with pytest.raises(TrainingError, match=r"different config.*train.lr: 0.001 -> 0.0005"):
         train(changed, "ft_cot", 0, tmp_path, corpus)
     summary = train(changed, "ft_cot", 0, tmp_path, corpus, resume=False)
-    assert summary["resumed_from_step"] is None
+    assert summary.resumed_from_step is None
     assert [r["step"] for r in read_jsonl(tmp_path / "log.jsonl")] == [1, 2, 3, 4]

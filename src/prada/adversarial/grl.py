@@ -19,12 +19,12 @@ class GradReverse(torch.autograd.Function):
     """Identity forward; multiplies the incoming gradient by −λ backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, lam: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, lam: float) -> torch.Tensor:
         ctx.lam = float(lam)
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad_output: torch.Tensor):
         return -ctx.lam * grad_output, None  # no gradient for λ
 
 

@@ -10,7 +10,6 @@ True
 from prada.data.answers import (
     extract_student_answer,
     extract_teacher_answer,
-    format_student_target,
     is_correct,
     normalise_answer,
 )
@@ -28,7 +27,7 @@ from prada.data.text import format_choices, normalise_question, split_choices
 __all__ = [
     "AnswerType", "Category", "Example", "Task", "get_task", "list_tasks", "resolve_data_dir",
     "BUILTIN_TASKS", "SYNTHETIC_TASKS", "TRIGGERS", "STAGE2_JOIN",
-    "extract_teacher_answer", "extract_student_answer", "format_student_target", "is_correct",
+    "extract_teacher_answer", "extract_student_answer", "is_correct",
     "normalise_answer", "load_recorded_teacher", "join_recorded_teacher", "remap_choice",
     "score_recorded_teacher", "normalise_question", "format_choices", "split_choices",
 ]

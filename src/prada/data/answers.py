@@ -35,6 +35,7 @@ from typing import Protocol
 
 from prada.data.example import AnswerType
 from prada.data.number_format import NumberFormatError, canonical_number, parse_exact_number
+from prada.formats import COT_SEPARATOR, END_MARKER
 
 __all__ = [
     "ANSWER_ONLY_SEPARATOR",
@@ -43,7 +44,6 @@ __all__ = [
     "CANDIDATE_EXTRACTORS",
     "extract_teacher_answer",
     "extract_student_answer",
-    "format_student_target",
     "is_correct",
     "normalise_answer",
     "parse_exact_number",
@@ -53,8 +53,6 @@ __all__ = [
     "strip_trigger",
 ]
 
-COT_SEPARATOR = "-->"
-END_MARKER = "END"
 ANSWER_ONLY_SEPARATOR = ""
 NUMBER_TOLERANCE = Fraction(1, 10**6)
 
@@ -257,14 +255,6 @@ def extract_student_answer(
         return None
 
 
-def format_student_target(rationale: str | None, answer: str) -> str:
-    """The Fine-tune-CoT target (without EOS): ``" {rationale} --> {answer} END"``, or
-    ``" {answer} END"`` when ``rationale`` is None."""
-    if rationale is None:
-        return f" {answer} {END_MARKER}"
-    return f" {rationale} {COT_SEPARATOR} {answer} {END_MARKER}"
-
-
 # --------------------------------------------------------------------------------------------
 # Comparison
 # --------------------------------------------------------------------------------------------
@@ -359,10 +349,10 @@ def is_correct(
     t = _coerce_type(answer_type)
     if t is AnswerType.NUMBER:
         try:
-            g = parse_gold_number(str(gold))
+            gold_number = parse_gold_number(str(gold))
         except NumberFormatError:  # a gold that is not one number matches nothing
             return False
-        p = read_number(prediction)
-        return p is not None and abs(p - g) <= NUMBER_TOLERANCE
+        number = read_number(prediction)
+        return number is not None and abs(number - gold_number) <= NUMBER_TOLERANCE
     p, g = normalise_answer(prediction, t), normalise_answer(gold, t)
     return p is not None and p == g

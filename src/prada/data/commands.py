@@ -14,6 +14,8 @@ from prada.config import DataConfig, config_from_dict, load_raw
 from prada.data.tasks import BUILTIN_TASKS, get_task, list_tasks, resolve_data_dir, split_policy_of
 from prada.data.teacher_corpus import score_recorded_teacher
 from prada.errors import DataError
+from prada.formats import ZERO_SHOT_PROMPT
+from prada.methods import FT
 
 data_app = typer.Typer(
     name="data",
@@ -61,7 +63,7 @@ def _from_config(config: Path | None, data_dir: Path | None) -> tuple[DataConfig
     # used; a file with only a data section names no methods, so the default grid's need for target
     # tasks does not apply.
     raw = load_raw(config)
-    raw.setdefault("methods", ["ft"])
+    raw.setdefault("methods", [FT.name])
     cfg = config_from_dict(raw, source=str(config))
     return cfg.data, data_dir if data_dir is not None else cfg.resolved_data_dir()
 
@@ -90,7 +92,8 @@ def list_command(data_dir: DataDirOption = None, config: ConfigOption = None) ->
             policy, train, test = task.split_policy, "-", "-"
         else:
             sizes = task.sizes(root)
-            policy = split_policy_of(name, root, data_cfg.seed) if name in BUILTIN_TASKS else task.split_policy
+            builtin = name in BUILTIN_TASKS and root is not None  # (a built-in without root: above)
+            policy = split_policy_of(name, root, data_cfg.seed) if builtin and root is not None else task.split_policy
             train, test = str(sizes["train"]), str(sizes["test"])
         table.add_row(name, task.category.value, task.answer_type.value, policy, train, test)
     console.print(table)
@@ -125,7 +128,7 @@ def show_command(
 def score_teacher_command(
     data_dir: DataDirOption = None,
     teacher: Annotated[str, typer.Option("--teacher", help="Recorded teacher folder.")] = "text-davinci-002",
-    method: Annotated[str, typer.Option("--method", help="Recorded prompting method folder.")] = "zero_shot_cot",
+    method: Annotated[str, typer.Option("--method", help="Recorded prompting method folder.")] = ZERO_SHOT_PROMPT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Re-extract each recorded completion's answer (from `answer_completion`, with prada's own

@@ -81,7 +81,8 @@ def parse_exact_number(text: str) -> Fraction:
     if body is None:
         raise NumberFormatError(f"{text!r} is not a number: {_why_not(body_text)}")
     value = _value(body, text)
-    return -value if head.group("sign") and head.group("sign") != "+" else value
+    sign = head.group("sign") if head is not None else None
+    return -value if sign and sign != "+" else value
 
 
 def _value(m: re.Match[str], text: str) -> Fraction:

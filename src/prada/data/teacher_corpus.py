@@ -25,6 +25,7 @@ from prada.data.example import AnswerType, Example
 from prada.data.tasks import BUILTIN_TASKS, get_task, resolve_data_dir
 from prada.data.text import normalise_question, split_choices
 from prada.errors import DataError
+from prada.formats import ZERO_SHOT_PROMPT
 from prada.io import iter_jsonl
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ RECORD_FIELDS = ("question", "rationale", "answer_completion", "gold")
 
 
 def recorded_teacher_path(data_dir: str | Path | None, task: str, teacher: str = "text-davinci-002",
-                          method: str = "zero_shot_cot") -> Path:
+                          method: str = ZERO_SHOT_PROMPT) -> Path:
     """``<data_dir>/teacher/<teacher>/<method>/<task>.jsonl`` (the file must exist)."""
     root = resolve_data_dir(data_dir)
     folder = root / "teacher" / teacher / method
@@ -71,7 +72,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def load_recorded_teacher(data_dir: str | Path | None, teacher: str = "text-davinci-002",
-                          method: str = "zero_shot_cot", task: str = "multiarith") -> dict[str, dict[str, Any]]:
+                          method: str = ZERO_SHOT_PROMPT, task: str = "multiarith") -> dict[str, dict[str, Any]]:
     """``{normalise_question(record["question"]): record}`` for one task's recorded completions.
 
     A question recorded twice keeps its first record (a warning says how many were dropped).
@@ -179,7 +180,7 @@ class DatasetScore:
 
 
 def score_recorded_teacher(data_dir: str | Path | None, task: str, teacher: str = "text-davinci-002",
-                           method: str = "zero_shot_cot", *, join: bool = True) -> DatasetScore:
+                           method: str = ZERO_SHOT_PROMPT, *, join: bool = True) -> DatasetScore:
     """Re-extract every record's answer from ``answer_completion`` and score it against the
     record's own gold; with ``join``, also pair the records with the task's examples (all splits)
     and count what did not pair."""
@@ -200,7 +201,7 @@ def score_recorded_teacher(data_dir: str | Path | None, task: str, teacher: str 
     if join:
         t = get_task(task)
         examples = t.load("train", data_dir) + t.load("test", data_dir)
-        by_q = {}
+        by_q: dict[str, dict[str, Any]] = {}
         for rec in records:
             by_q.setdefault(normalise_question(str(rec["question"])), rec)
         j = join_recorded_teacher(examples, by_q)

@@ -32,7 +32,7 @@ def split_choices(question: str) -> tuple[str, dict[str, str] | None]:
     Returns ``(question, None)`` when there is no choices block.
     """
     m = None
-    for m in _CHOICES_HEADER_RE.finditer(question):
+    for m in _CHOICES_HEADER_RE.finditer(question):  # noqa: B007 - m is used after the loop
         pass  # the last header wins (a stem could mention the words)
     if m is None:
         return question, None

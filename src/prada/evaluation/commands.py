@@ -39,11 +39,12 @@ def evaluate(
 
         prada evaluate --model runs/quickstart/train/prada-seed0/final --task svamp --max-examples 100
     """
-    from prada.config import RunConfig, load_config
+    from prada.config import RunConfig, load_config, with_overrides
     from prada.data import get_task
     from prada.errors import ConfigError
     from prada.evaluation import evaluate_model
-    from prada.evaluation.evaluate import PROMPT_STYLES
+    from prada.formats import PROMPT_STYLES, STUDENT_STYLE, ZERO_SHOT_STYLE
+    from prada.methods import METHOD_SPECS
     from prada.progress import from_cli
 
     if backend is not None and backend not in ("hf", "vllm"):
@@ -52,36 +53,27 @@ def evaluate(
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     # The file's data/student/eval settings, without the checks only training needs.
-    cfg = load_config(config, scope="evaluate") if config is not None else RunConfig()
-    if split is not None:
-        cfg.eval.split = split
-    if backend is not None:
-        cfg.eval.backend = backend  # type: ignore[assignment]
-    if data_dir is not None:
-        cfg.data.data_dir = str(data_dir)
-    if batch_size is not None:
-        cfg.eval.batch_size = batch_size
-    if max_new_tokens is not None:
-        cfg.eval.max_new_tokens = max_new_tokens
-    if max_examples is not None:
-        cfg.eval.max_examples = max_examples
-    if device is not None:
-        cfg.eval.device = device
-    if chat is not None:
-        cfg.student.chat_template = chat
+    # Every flag is a dotted override of that config: the result is typed and validated again.
+    flags = {"eval.split": split, "eval.backend": backend, "data.data_dir": None if data_dir is None else str(data_dir),
+             "eval.batch_size": batch_size, "eval.max_new_tokens": max_new_tokens, "eval.max_examples": max_examples,
+             "eval.device": device, "student.chat_template": chat}
+    base = load_config(config, scope="evaluate") if config is not None else RunConfig()
+    cfg = with_overrides(base, {k: v for k, v in flags.items() if v is not None}, scope="evaluate", source="flags")
     if style is None:
         from prada.student.student import is_checkpoint, read_checkpoint_meta
 
         if is_checkpoint(model):
-            style = "answer_only" if read_checkpoint_meta(model).get("method") == "ft" else "student"
+            # The checkpoint's method decides (checkpoint metadata is checked when the model loads).
+            spec = METHOD_SPECS.get(str(read_checkpoint_meta(model).get("method")))
+            style = spec.prompt_style if spec is not None else STUDENT_STYLE
         else:
-            style = "zero_shot_cot"
+            style = ZERO_SHOT_STYLE
     if style not in PROMPT_STYLES:
         raise ConfigError(f"--style '{style}': valid styles are {list(PROMPT_STYLES)}")
     the_task = get_task(task, cfg.data)
     out_dir = out if out is not None else Path("runs") / "evaluate" / f"{_slug(model)}-{style}" / task
     with from_cli() as progress:
-        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,  # type: ignore[arg-type]
+        metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,
                                  progress=progress)
     typer.echo(
         f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "

@@ -28,40 +28,50 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import random
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
-from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
+from prada.formats import (
+    ANSWER_ONLY_STYLE,
+    PROMPT_STYLES,
+    STUDENT_STOP,
+    STUDENT_STYLE,
+    ZERO_SHOT_COT_TRIGGER,
+    ZERO_SHOT_STYLE,
+    PromptStyle,
+    choice_letters,
+    zero_shot_cot_prompt,
+)
+from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
 from prada.progress import Progress, silent
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
 
-PromptStyle = Literal["student", "answer_only", "zero_shot_cot"]
-PROMPT_STYLES: tuple[str, ...] = ("student", "answer_only", "zero_shot_cot")
 
-ZERO_SHOT_COT_PROMPT = "Q: {question}\nA: Let's think step by step."
-ZERO_SHOT_COT_CUE = "Let's think step by step."
 ZERO_SHOT_ANSWER_TOKENS = 32
 """Stage-2 budget of Zero-Shot-CoT (as in Kojima et al.)."""
 ZERO_SHOT_STAGE1_STOP = ("\nQ:",)
 """A base model that finishes its rationale often goes on with a new ``Q:``; stage 1 stops there
 (the new question would otherwise sit between the rationale and the trigger)."""
-STUDENT_STOP = ("END",)
 
 
 class TaskLike(Protocol):
-    """What evaluation needs of a ``prada.data`` task."""
+    """What evaluation needs of a ``prada.data`` task (read-only: tasks are frozen dataclasses)."""
 
-    name: str
-    trigger: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def trigger(self) -> str: ...
 
     def load(self, split: str, data_dir: Path | None) -> list[Example]: ...
 
@@ -80,13 +90,9 @@ def select_examples(examples: Sequence[Example], max_examples: int | None, seed:
     >>> [e.id for e in select_examples(exs, 3, seed=0)] == [e.id for e in select_examples(exs, 3, seed=0)]
     True
     """
-    examples = list(examples)
-    if max_examples is None or max_examples >= len(examples):
-        return examples
-    if max_examples < 1:
+    if max_examples is not None and max_examples < 1:
         raise EvaluationError(f"eval.max_examples must be >= 1 (got {max_examples})")
-    keep = sorted(random.Random(seed).sample(range(len(examples)), max_examples))
-    return [examples[i] for i in keep]
+    return seeded_subset(examples, max_examples, seed)
 
 
 def evaluated_examples(task: Any, cfg: RunConfig) -> list[Example]:
@@ -171,13 +177,6 @@ def _weights_dtype(student: Any) -> str:
     return str(student.causal_lm.get_input_embeddings().weight.dtype).removeprefix("torch.")
 
 
-def _choices_letters(example: Example, task: Any = None) -> str | None:
-    letters = getattr(task, "choice_letters", None)
-    if letters:
-        return letters
-    return "".join(example.choices) if example.choices else None
-
-
 def _answer_type(example: Example, task: Any) -> Any:
     return getattr(task, "answer_type", None) or example.answer_type
 
@@ -198,7 +197,7 @@ def student_prompts(student: Any, examples: Sequence[Example]) -> list[list[int]
 def _zero_shot_stage1_texts(student: Any, examples: Sequence[Example], chat: bool) -> list[str]:
     tok = student.tokenizer
     if not chat:
-        return [ZERO_SHOT_COT_PROMPT.format(question=e.question) for e in examples]
+        return [zero_shot_cot_prompt(e.question) for e in examples]
     if not getattr(tok, "chat_template", None):
         raise EvaluationError(
             "student.chat_template is true but the tokenizer has no chat template; set "
@@ -206,7 +205,7 @@ def _zero_shot_stage1_texts(student: Any, examples: Sequence[Example], chat: boo
         )
     return [
         tok.apply_chat_template([{"role": "user", "content": e.question}], tokenize=False, add_generation_prompt=True)
-        + ZERO_SHOT_COT_CUE
+        + ZERO_SHOT_COT_TRIGGER
         for e in examples
     ]
 
@@ -238,6 +237,22 @@ def _cut_stop(text: str, stops: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+OnBatch = Callable[[Sequence[Generation]], None]
+"""Called with each finished batch's generations (progress)."""
+
+
+class GenerationBackend(Protocol):
+    """What evaluation needs of a generation backend: our KV-cache decoder (``_HFBackend``) or
+    vLLM (``prada.evaluation.vllm_backend.VLLMBackend``). Greedy decoding of token-id prompts,
+    each generation cut at the first stop string; one ``Generation`` per prompt, in order."""
+
+    name: str
+    """Recorded in ``metrics.json`` (``hf``, ``vllm``)."""
+
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]: ...
+
+
 class _HFBackend:
     """Our batched KV-cache decoder on a loaded ``Student``."""
 
@@ -247,12 +262,14 @@ class _HFBackend:
         self.student = student
         self.batch_size = batch_size
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]:
         return greedy_generate(self.student, prompts, max_new_tokens=max_new_tokens, batch_size=self.batch_size,
                                stop=stop, on_batch=on_batch)
 
 
-def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any):
+def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig,
+                  tokenizer: Any) -> GenerationBackend:
     from prada.evaluation.vllm_backend import VLLMBackend
 
     return VLLMBackend.create(model_ref, info, student_cfg, tokenizer)
@@ -263,19 +280,19 @@ def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: Stud
 # --------------------------------------------------------------------------------------------
 
 
-def _run_style(backend: Any, student: Any, examples: list[Example], style: str, task: Any, cfg: RunConfig,
-               chat: bool, on_batch: Any = None) -> tuple[list[dict[str, Any]], GenerationStats]:
+def _run_style(backend: GenerationBackend, student: Any, examples: list[Example], style: str, task: Any,
+               cfg: RunConfig, chat: bool, on_batch: OnBatch | None = None) -> tuple[list[dict[str, Any]], GenerationStats]:
     from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
 
     tokenizer = student.tokenizer
     max_new = cfg.eval.max_new_tokens
     records: list[dict[str, Any]] = []
-    if style in ("student", "answer_only"):
+    if style in (STUDENT_STYLE, ANSWER_ONLY_STYLE):
         prompts = student_prompts(student, examples)
         gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_batch=on_batch)
         for ex, g in zip(examples, gens):
             atype = _answer_type(ex, task)
-            pred = extract_student_answer(g.text, atype, _choices_letters(ex, task), answer_only=style == "answer_only")
+            pred = extract_student_answer(g.text, atype, choice_letters(ex, task, task_first=True), answer_only=style == ANSWER_ONLY_STYLE)
             records.append(_record(ex, g.text, pred, is_correct(pred, ex.answer, atype), g))
         return records, stats
     # zero_shot_cot: two stages
@@ -292,7 +309,7 @@ def _run_style(backend: Any, student: Any, examples: list[Example], style: str, 
     for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
         atype = _answer_type(ex, task)
         completion = _cut_stop(g2.text, ZERO_SHOT_STAGE1_STOP)
-        pred = extract_teacher_answer(completion, atype, _choices_letters(ex, task))
+        pred = extract_teacher_answer(completion, atype, choice_letters(ex, task, task_first=True))
         rec = _record(ex, f"{r}{suffix}{completion}", pred, is_correct(pred, ex.answer, atype), g1, g2)
         rec.update(rationale=r, answer_completion=completion)
         records.append(rec)
@@ -319,7 +336,7 @@ def evaluate_model(
     task: TaskLike,
     cfg: RunConfig,
     out_dir: str | Path,
-    prompt_style: PromptStyle = "student",
+    prompt_style: PromptStyle = STUDENT_STYLE,
     *,
     force: bool = False,
     examples: Sequence[Example] | None = None,
@@ -358,6 +375,7 @@ def evaluate_model(
     if not examples:
         raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
 
+    student: Any  # a loaded Student, or a stand-in with its interface (tests)
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
         student = model_ref
         info = dict(model_info or {"method": None, "step": None, "checkpoint": False, "meta": None})
@@ -367,20 +385,20 @@ def evaluate_model(
         device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
         student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype)
         ref_text = str(model_ref)
-    chat = bool(student.student_cfg.chat_template) if prompt_style != "zero_shot_cot" else bool(cfg.student.chat_template)
-    if prompt_style == "zero_shot_cot" and getattr(student, "num_virtual_tokens", 0):
+    chat = bool(student.student_cfg.chat_template) if prompt_style != ZERO_SHOT_STYLE else bool(cfg.student.chat_template)
+    if prompt_style == ZERO_SHOT_STYLE and bool(getattr(student, "num_virtual_tokens", 0)):
         logger.warning("zero_shot_cot on a P-Tuning checkpoint: its virtual tokens are used as trained")
 
     if cfg.eval.backend == "vllm":
         vllm_ref = model_ref if isinstance(model_ref, (str, Path)) else model_name
         if vllm_ref is None:
             raise EvaluationError("eval.backend 'vllm' needs the model's path (model_name=...), not only a loaded model")
-        backend: Any = _vllm_backend(vllm_ref, info, student.student_cfg, student.tokenizer)
+        backend: GenerationBackend = _vllm_backend(vllm_ref, info, student.student_cfg, student.tokenizer)
     else:
         backend = _HFBackend(student, cfg.eval.batch_size)
 
     # Zero-Shot-CoT generates twice per question (rationale, then answer): two prompts each.
-    passes = 2 if prompt_style == "zero_shot_cot" else 1
+    passes = 2 if prompt_style == ZERO_SHOT_STYLE else 1
     with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
                                       "questions" if passes == 1 else "prompts") as stage:
         records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,

@@ -56,7 +56,8 @@ def save_features(path: str | Path, features: dict[str, np.ndarray]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in features.items()})
+    arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}
+    np.savez(buf, **arrays)
     write_bytes_atomic(path, buf.getvalue())
     return path
 
@@ -79,6 +80,7 @@ def extract_features(
 
     if not examples_by_domain:
         raise EvaluationError("extract_features: no domains given")
+    student: Any  # a loaded Student, or a stand-in with its interface (tests)
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
         student = model_ref
     else:

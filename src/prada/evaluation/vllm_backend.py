@@ -11,30 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from prada.config import StudentConfig
 from prada.errors import EvaluationError
 from prada.evaluation.generate import Generation, GenerationStats
+from prada.hardware import require_vllm
 
 logger = logging.getLogger(__name__)
 
 
 def _require_vllm() -> Any:
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        raise EvaluationError(
-            "eval.backend 'vllm' needs the vllm package (pip install 'prada[vllm]') and a CUDA GPU; "
-            "use eval.backend: hf otherwise"
-        ) from None
-    import torch
-
-    if not torch.cuda.is_available():
-        raise EvaluationError("eval.backend 'vllm' needs a CUDA GPU; none is visible. Use eval.backend: hf")
-    return vllm
+    return require_vllm("eval.backend 'vllm'", "eval.backend: hf", EvaluationError)
 
 
 class VLLMBackend:
@@ -46,8 +36,8 @@ class VLLMBackend:
         self.tokenizer = tokenizer
 
     @classmethod
-    def create(cls, model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any) -> "VLLMBackend":
-        meta = info.get("meta")
+    def create(cls, model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig, tokenizer: Any) -> VLLMBackend:
+        meta: dict[str, Any] = info.get("meta") or {}
         if meta is not None and meta.get("prompt_encoder"):
             raise EvaluationError(
                 f"{model_ref}: a P-Tuning checkpoint (method '{meta.get('method')}') prepends learned "
@@ -77,7 +67,8 @@ class VLLMBackend:
         logger.info("vLLM: loading %s", kwargs)
         return cls(vllm.LLM(**kwargs), lora_request, tokenizer)
 
-    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None, on_batch=None):
+    def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
+                 on_batch: Callable[[Sequence[Generation]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
         from vllm import SamplingParams
 
         params = SamplingParams(

@@ -15,7 +15,6 @@ Layout read (see ``docs/reporting.md``)::
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,48 +25,14 @@ import yaml
 from prada.config import ReportConfig
 from prada.errors import DataError, RunDirError
 from prada.io import read_json, read_jsonl
-from prada.paths import read_run_config
+from prada.paths import ModelName, model_name, parse_model_name, read_run_config
 from prada.reporting.stats import QuestionOutcomes
 
 logger = logging.getLogger(__name__)
 
-_MODEL_RE = re.compile(r"^(?P<method>.+?)-seed(?P<seed>\d+)(?:@step-(?P<step>\d+))?$")
-
-
-@dataclass(frozen=True)
-class ModelName:
-    """A parsed evaluation/feature name: ``prada-seed1@step-40`` -> (prada, 1, 40)."""
-
-    method: str
-    seed: int | None = None
-    snapshot_step: int | None = None
-    """Set for snapshot evaluations only (``@step-N``); ``None`` for final weights."""
-
-    @property
-    def run(self) -> str:
-        """The training run's name without the snapshot suffix."""
-        return self.method if self.seed is None else f"{self.method}-seed{self.seed}"
-
-    def __str__(self) -> str:
-        return self.run if self.snapshot_step is None else f"{self.run}@step-{self.snapshot_step}"
-
-
-def parse_model_name(name: str) -> ModelName:
-    """>>> parse_model_name("prada-seed1@step-40")
-    ModelName(method='prada', seed=1, snapshot_step=40)
-    >>> parse_model_name("zero_shot_cot")
-    ModelName(method='zero_shot_cot', seed=None, snapshot_step=None)
-    """
-    m = _MODEL_RE.match(name)
-    if not m:
-        return ModelName(method=name)
-    step = m.group("step")
-    return ModelName(m.group("method"), int(m.group("seed")), int(step) if step else None)
-
-
 def snapshot_model_name(method: str, seed: int, step: int) -> str:
     """The eval/feature name of a snapshot: ``snapshot_model_name("prada", 0, 40) == "prada-seed0@step-40"``."""
-    return f"{method}-seed{seed}@step-{step}"
+    return model_name(method, seed, step)
 
 
 @dataclass
@@ -225,6 +190,8 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
             continue
         seen[key] = run_dir
         per_question = metrics.get("per_question")
+        ids: list[str] | None
+        correct: np.ndarray | None
         if (isinstance(per_question, dict)
                 and len(per_question.get("correct", [])) == len(per_question.get("ids", [])) == int(metrics["n"])):
             ids = [str(i) for i in per_question["ids"]]

@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 import textwrap
 from collections import defaultdict
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from prada.methods import REFERENCE_PREFERENCE
 from prada.reporting.collect import FeatureRecord, ReportData
 from prada.reporting.style import (
     ADV_METHOD,
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 DPI = 150
 TSNE_SEED = 0
-_RC = {
+_RC: Any = {  # matplotlib's rcParams keys (typed as a Literal of every key)
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.labelsize": 11,
@@ -183,7 +185,7 @@ def _pick_feature_models(data: ReportData) -> list[FeatureRecord]:
     for recs in by_method.values():
         recs.sort(key=lambda r: -1 if r.model.seed is None else r.model.seed)
     without = next(
-        (m for m in (BASE_METHOD, "ptuning_cot", "ft", "dann_cot", *BASELINE_METHODS) if m in by_method), None
+        (m for m in REFERENCE_PREFERENCE if m in by_method), None
     )
     if without is None:
         without = next((m for m in sorted(by_method, key=method_sort_key) if m != ADV_METHOD), None)

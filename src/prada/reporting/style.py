@@ -1,38 +1,31 @@
-"""One look for every table and plot: method order, display names and colours."""
+"""One look for every table and plot: method order, display names and colours.
+
+Method labels and colours come from the method registry (``prada.methods``).
+"""
 
 from __future__ import annotations
 
-from prada.config import METHODS
+from prada.methods import (
+    ADV_METHOD,
+    BASE_METHOD,
+    BASELINE_METHODS,
+    BASELINE_SPECS,
+    METHOD_SPECS,
+    METHODS,
+)
 
-BASELINE_METHODS = ("zero_shot_cot",)
-"""Untrained-model evaluations (no seed), listed before the trained methods."""
+__all__ = [
+    "ADV_METHOD", "BASELINE_METHODS", "BASE_METHOD", "METHOD_COLOURS", "METHOD_LABELS", "SOURCE_COLOUR",
+    "TARGET_COLOURS", "method_colour", "method_label", "method_sort_key", "target_colour",
+]
 
-METHOD_LABELS = {
-    "zero_shot_cot": "Zero-Shot-CoT (untrained base)",
-    "ft": "FT (answer only)",
-    "ft_cot": "FT-CoT",
-    "ptuning_cot": "P-Tuning-CoT",
-    "dann_cot": "DANN-CoT",
-    "prada": "PRADA",
-}
-
+METHOD_LABELS = {s.name: s.label for s in (*BASELINE_SPECS.values(), *METHOD_SPECS.values())}
+METHOD_COLOURS = {s.name: s.colour for s in (*BASELINE_SPECS.values(), *METHOD_SPECS.values())}
 # Colour-blind-safe (Okabe-Ito); PRADA vs FT-CoT is the main contrast: vermillion vs blue.
-METHOD_COLOURS = {
-    "zero_shot_cot": "#7f7f7f",
-    "ft": "#999933",
-    "ft_cot": "#0072B2",
-    "ptuning_cot": "#CC79A7",
-    "dann_cot": "#E69F00",
-    "prada": "#D55E00",
-}
 _EXTRA_COLOURS = ("#009E73", "#56B4E9", "#F0E442", "#000000")
 
 SOURCE_COLOUR = "#404040"
 TARGET_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442")
-
-BASE_METHOD = "ft_cot"
-"""The 'without PRADA' side of the PRADA comparisons (band, t-SNE)."""
-ADV_METHOD = "prada"
 
 
 def method_sort_key(method: str) -> tuple[int, str]:

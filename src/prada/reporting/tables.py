@@ -13,10 +13,12 @@ import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from prada.errors import ReportError
+from prada.methods import ABLATION_BASELINES, ADV_METHOD, BASE_METHOD
 from prada.reporting.collect import EvalRecord, ReportData
 from prada.reporting.stats import (
     BOOTSTRAP_SEED,
@@ -75,11 +77,8 @@ class Tables:
     comparison joins their per-question outcomes by question id)."""
 
 
-COMPARED = ("ft_cot", "prada")
+COMPARED = (BASE_METHOD, ADV_METHOD)
 """The headline comparison: (baseline, method)."""
-ABLATION_BASELINES = ("ft_cot", "ptuning_cot", "dann_cot")
-"""PRADA is also compared with each of its ablations present: without the adversary
-(P-Tuning-CoT) and without the prompt encoder (DANN-CoT); FT-CoT lacks both."""
 TARGET_AVG = "target avg"
 
 
@@ -416,7 +415,7 @@ def to_csv(tables: Tables) -> str:
     for method, task in keys:
         cell = tables.cells.get((method, task))
         pad = tables.pad.get((method, task))
-        row = {"method": method, "dataset": task, "role": tables.roles.get(task, "other")}
+        row: dict[str, Any] = {"method": method, "dataset": task, "role": tables.roles.get(task, "other")}
         if cell is not None:
             row.update(
                 n_seeds=len(cell.seeds),

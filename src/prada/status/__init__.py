@@ -25,11 +25,11 @@ import yaml
 from prada.errors import DataError, RunDirError
 from prada.invocation import process_alive, read_invocation
 from prada.io import read_json
-from prada.paths import RunPaths
+from prada.methods import ZERO_SHOT_MODEL
+from prada.paths import RunPaths, model_name, parse_model_name
 
 State = Literal["done", "running", "interrupted", "failed", "pending"]
 WEIGHTS_NOT_KEPT = "weights not kept"
-ZERO_SHOT_MODEL = "zero_shot_cot"  # prada.runner.ZERO_SHOT_MODEL (not imported: the runner pulls in rich/typer)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class RunStatus:
         left = self.left()
         if not left:
             return "nothing"
-        parts = []
+        parts: list[str] = []
         for stage in ("teacher", "train", "eval", "features", "report"):
             items = [i for i in left if i.stage == stage]
             if not items:
@@ -219,7 +219,7 @@ class _Inspector:
         return Item("teacher", "interrupted" if cached else "pending", detail=detail)
 
     def train(self, method: str, seed: int, max_steps: int, log_every: int = 1) -> Item:
-        name = f"{method}-seed{seed}"
+        name = model_name(method, seed)
         summary = _read(self.paths.train_summary(method, seed))
         if summary is not None:
             kept = self.paths.final_dir(method, seed).is_dir()
@@ -334,11 +334,11 @@ def _duration(seconds: float) -> str:
 def _snapshot_steps(paths: RunPaths, name: str, grid: Grid, trained: Item) -> list[int]:
     """Snapshots ``prada run`` evaluates: those on disk or already evaluated, and while training is
     unfinished, those it will save."""
-    method, seed = name.rsplit("-seed", 1)
-    found = {int(p.name.split("-")[1]) for p in paths.snapshots_dir(method, int(seed)).glob("step-*")
-             if p.name.split("-")[1].isdigit()}
-    found |= {int(p.name.rsplit("@step-", 1)[1]) for p in paths.root.glob(f"eval/{name}@step-*")
-              if p.name.rsplit("@step-", 1)[1].isdigit()}
+    parsed = parse_model_name(name)
+    assert parsed.seed is not None  # a name of the grid: model_name(method, seed)
+    found = {step for step, _ in paths.snapshots(parsed.method, parsed.seed)}
+    evaluated = (parse_model_name(p.name) for p in paths.root.glob(f"eval/{name}@step-*"))
+    found |= {m.snapshot_step for m in evaluated if m.run == name and m.snapshot_step is not None}
     if trained.state != "done":
         found |= set(grid.snapshot_steps)
     return sorted(found)
@@ -362,13 +362,14 @@ def inspect_run(root: str | Path) -> RunStatus:
     eval_targets = grid.eval_tasks[1:]
     if grid.zero_shot:
         status.items += [inspector.evaluation(ZERO_SHOT_MODEL, t) for t in grid.eval_tasks]
-    names = [f"{m}-seed{s}" for s in grid.seeds for m in grid.methods]
-    for method, seed, name in [(n.rsplit("-seed", 1)[0], int(n.rsplit("-seed", 1)[1]), n) for n in names]:
+    grid_runs = [(m, s, model_name(m, s)) for s in grid.seeds for m in grid.methods]
+    names = [name for _, _, name in grid_runs]
+    for method, seed, name in grid_runs:
         trained = inspector.train(method, seed, grid.max_steps, grid.log_every)
         status.items.append(trained)
         status.items += [inspector.evaluation(name, t) for t in grid.eval_tasks]
         for step in _snapshot_steps(paths, name, grid, trained):
-            status.items += [inspector.evaluation(f"{name}@step-{step}", t) for t in eval_targets]
+            status.items += [inspector.evaluation(model_name(method, seed, step), t) for t in eval_targets]
         if grid.features:
             status.items.append(inspector.features(name))
     status.items.append(inspector.report())

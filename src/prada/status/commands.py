@@ -51,7 +51,7 @@ def _totals(status: RunStatus) -> str:
         done = [i for i in status.items if i.stage == stage and i.state == "done" and i.wall_s is not None]
         if not done:
             continue
-        text = f"{stage} {_duration(sum(float(i.wall_s) for i in done))}"  # type: ignore[arg-type]
+        text = f"{stage} {_duration(sum(float(i.wall_s or 0.0) for i in done))}"
         rates = [i.throughput for i in done if i.throughput]
         if rates and stage != "teacher":
             text += f" (median {statistics.median(rates):.0f} {done[0].throughput_unit}/s)"

@@ -22,7 +22,6 @@ from prada.student.student import (
     load_student,
     pool_features,
     read_checkpoint_meta,
-    uses_prompt_encoder,
 )
 
 __all__ = [
@@ -48,5 +47,4 @@ __all__ = [
     "model_cache_dir",
     "pool_features",
     "read_checkpoint_meta",
-    "uses_prompt_encoder",
 ]

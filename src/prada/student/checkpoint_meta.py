@@ -13,12 +13,12 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from prada.config import METHODS, Backbone, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
+from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, StudentConfig, section_from_dict
 from prada.errors import CheckpointError, ConfigError
+from prada.methods import METHODS
 
-BACKBONES = get_args(Backbone)
 _CODE_CONFIGS = ("tokenizer/tokenizer_config.json", "tokenizer/config.json", "backbone/config.json",
                  "lora/adapter_config.json")
 """Files whose ``auto_map`` makes transformers import Python code from the checkpoint folder."""
@@ -29,7 +29,7 @@ class CheckpointSpec:
     """What ``prada_checkpoint.json`` says, checked."""
 
     method: str
-    backbone: str
+    backbone: Backbone
     step: int
     student: StudentConfig
     prompt_encoder: PromptEncoderConfig | None
@@ -71,6 +71,7 @@ def parse_checkpoint_meta(meta: Any, path: Path, *, trust_remote_code: bool) -> 
     student = dataclasses.replace(sections["student"], trust_remote_code=trust_remote_code)
     if not trust_remote_code:
         refuse_remote_code(path)
+    assert isinstance(step, int)  # checked above: a problem otherwise
     return CheckpointSpec(meta["method"], meta["backbone"], step, student, sections["prompt_encoder"],
                           sections["lora"])
 

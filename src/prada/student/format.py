@@ -32,33 +32,11 @@ import torch
 
 from prada.config import StudentConfig
 from prada.errors import ConfigError, DataError
+from prada.formats import END_MARKER, PROMPT_SUFFIX, format_prompt, format_target  # noqa: F401 - re-exported
 
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-PROMPT_SUFFIX = " ###"
-ANSWER_MARKER = "-->"
-END_MARKER = "END"
-
-
-def format_prompt(question: str) -> str:
-    """``"{question} ###"`` (without a chat template)."""
-    return f"{question}{PROMPT_SUFFIX}"
-
-
-def format_target(answer: str, rationale: str | None = None, *, answer_only: bool = False) -> str:
-    """The completion text (EOS not included): ``" {rationale} --> {answer} END"`` or ``" {answer} END"``.
-
-    >>> format_target("8", "5 + 3 = 8.")
-    ' 5 + 3 = 8. --> 8 END'
-    >>> format_target("8", answer_only=True)
-    ' 8 END'
-    """
-    if answer_only:
-        return f" {answer} {END_MARKER}"
-    if rationale is None:
-        raise DataError("a CoT target needs a rationale (use answer_only for the 'ft' method)")
-    return f" {rationale} {ANSWER_MARKER} {answer} {END_MARKER}"
 
 
 @dataclass(frozen=True)

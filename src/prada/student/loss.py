@@ -58,7 +58,7 @@ class _WeightedLinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, targets, token_weights, chunk_rows):  # type: ignore[override]
+    def forward(ctx, hidden, weight, targets, token_weights, chunk_rows):
         grad_hidden = torch.empty(hidden.shape, dtype=torch.float32, device=hidden.device)  # (N, D)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)  # (V, D)
         losses = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)  # (N,)
@@ -80,7 +80,7 @@ class _WeightedLinearCrossEntropy(torch.autograd.Function):
         return (losses * token_weights).sum(), losses
 
     @staticmethod
-    def backward(ctx, grad_total, _grad_losses):  # type: ignore[override]
+    def backward(ctx, grad_total, _grad_losses):
         grad_hidden, grad_weight = ctx.saved_tensors
         hidden_dtype, weight_dtype = ctx.dtypes
         return (

@@ -78,12 +78,6 @@ def smollm2_gguf_path() -> Path:
     )
 
 
-def make_staging_dir(parent: Path, name: str) -> Path:
-    """A fresh temporary folder in ``parent`` for an atomic write of ``parent/name`` (renamed into
-    place when complete), with the permissions a plain ``mkdir`` would give (not mkdtemp's 0700)."""
-    return make_temp_dir(parent, name)
-
-
 def _torch_dtype(name: str) -> Any:
     try:
         return _DTYPES[name]
@@ -117,11 +111,11 @@ def _convert_gguf(gguf: Path, target: Path, alias: str, dtype: torch.dtype) -> P
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # The weights are de-quantised floats now: save them as a plain (unquantised) checkpoint.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - an attribute transformers reads, not declared
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = alias
-    tmp = make_staging_dir(target.parent, alias)
+    tmp = make_temp_dir(target.parent, alias)  # not atomic_dir: another process may finish first
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

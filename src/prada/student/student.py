@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,21 +23,18 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from prada.config import Backbone, LoraConfig, PromptEncoderConfig, StudentConfig
+from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, RunConfig, StudentConfig
 from prada.errors import CheckpointError, ConfigError, DataError, EvaluationError, PradaError
-from prada.io import read_json, replace_dir, write_json_atomic
+from prada.io import atomic_dir, read_json, write_json_atomic
 from prada.student.checkpoint_meta import CheckpointSpec, parse_checkpoint_meta
 from prada.student.format import IGNORE_INDEX
 from prada.student.loss import token_cross_entropy, weighted_linear_cross_entropy
-from prada.student.model import load_base_model, load_causal_lm, load_tokenizer, make_staging_dir
+from prada.student.model import load_base_model, load_causal_lm, load_tokenizer
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "prada_checkpoint.json"
 CHECKPOINT_FORMAT = 1
-PROMPT_ENCODER_METHODS = ("ptuning_cot", "prada")
-"""Methods whose student carries a prompt encoder."""
-BACKBONES = ("frozen", "lora", "full")
 Pooling = Literal["question_mean", "question_last"]
 
 
@@ -117,6 +113,9 @@ class Student(nn.Module):
     LoRA); ``self.prompt_encoder`` is None or PEFT's ``PromptEncoder`` (kept in fp32).
     """
 
+    virtual_token_ids: torch.Tensor
+    """(V,) ``arange(num_virtual_tokens)``, a buffer (with a prompt encoder only)."""
+
     def __init__(
         self,
         model: nn.Module,
@@ -150,7 +149,8 @@ class Student(nn.Module):
         elif backbone == "frozen":
             for p in model.parameters():
                 p.requires_grad_(False)
-        self.backbone = model
+        self.backbone: Any = model
+        """The HF model (a ``PeftModel`` with LoRA)."""
         self.fused_lm_loss = True
         """Compute the LM loss with ``weighted_linear_cross_entropy`` when the head allows it
         (training only); False keeps the reference chunked head."""
@@ -178,15 +178,17 @@ class Student(nn.Module):
 
     # ------------------------------------------------------------------ structure
     @property
-    def causal_lm(self) -> nn.Module:
-        """The HF ``*ForCausalLM`` (with LoRA layers injected when the backbone is ``lora``)."""
+    def causal_lm(self) -> Any:
+        """The HF ``*ForCausalLM`` (with LoRA layers injected when the backbone is ``lora``); typed
+        ``Any``: a ``PreTrainedModel`` of any architecture, its methods resolved at run time."""
         from peft import PeftModel
 
         return self.backbone.get_base_model() if isinstance(self.backbone, PeftModel) else self.backbone
 
     @property
     def num_virtual_tokens(self) -> int:
-        return self.prompt_encoder_cfg.num_virtual_tokens if self.prompt_encoder is not None else 0
+        cfg = self.prompt_encoder_cfg
+        return cfg.num_virtual_tokens if self.prompt_encoder is not None and cfg is not None else 0
 
     @property
     def hidden_size(self) -> int:
@@ -219,7 +221,7 @@ class Student(nn.Module):
         if self.prompt_encoder is None:
             raise RuntimeError("this student has no prompt encoder")
         ids = self.virtual_token_ids.unsqueeze(0).expand(batch_size, -1)  # (B, V)
-        embeds = self.prompt_encoder(ids)  # (B, V, D)
+        embeds: torch.Tensor = self.prompt_encoder(ids)  # (B, V, D)
         return embeds.to(self.causal_lm.get_input_embeddings().weight.dtype)
 
     def _embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -365,12 +367,11 @@ class Student(nn.Module):
         from safetensors.torch import save_file
 
         path = Path(path)
-        tmp = make_staging_dir(path.parent, path.name)
-        try:
-            student_cfg = dataclasses.replace(self.student_cfg)
+        with atomic_dir(path, fsync=False) as tmp:
+            student_cfg = self.student_cfg
             local = Path(student_cfg.model).expanduser()
             if local.is_dir():  # keep the reference valid from any working directory
-                student_cfg.model = str(local.resolve())
+                student_cfg = dataclasses.replace(student_cfg, model=str(local.resolve()))
             if self.backbone_mode == "full":
                 self.backbone.save_pretrained(tmp / "backbone")
             elif self.backbone_mode == "lora":
@@ -381,7 +382,7 @@ class Student(nn.Module):
             for name in extras:
                 if name in ("backbone", "lora", "prompt_encoder", "tokenizer") or not name.isidentifier():
                     raise ValueError(f"extra state dict name '{name}' is reserved or not an identifier")
-                save_file(_contiguous(extra_state_dicts[name]), str(tmp / f"{name}.safetensors"))
+                save_file(_contiguous((extra_state_dicts or {})[name]), str(tmp / f"{name}.safetensors"))
             self.tokenizer.save_pretrained(tmp / "tokenizer")
             meta = {
                 "format": CHECKPOINT_FORMAT,
@@ -389,15 +390,12 @@ class Student(nn.Module):
                 "backbone": self.backbone_mode,
                 "step": int(step),
                 "student": dataclasses.asdict(student_cfg),
-                "prompt_encoder": dataclasses.asdict(self.prompt_encoder_cfg) if self.prompt_encoder is not None else None,
+                "prompt_encoder": (dataclasses.asdict(self.prompt_encoder_cfg)
+                                   if self.prompt_encoder is not None and self.prompt_encoder_cfg is not None else None),
                 "lora": dataclasses.asdict(self.lora_cfg) if self.lora_cfg is not None else None,
                 "extra": extras,
             }
             write_json_atomic(tmp / CHECKPOINT_FILE, meta)
-            replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return path
 
     @classmethod
@@ -499,17 +497,15 @@ def load_student(model_ref: str | Path, student_cfg: StudentConfig | None = None
     return Student.build(cfg, backbone="frozen").eval()
 
 
-def uses_prompt_encoder(method: str) -> bool:
-    """Whether ``method`` trains a prompt encoder (``ptuning_cot``, ``prada``)."""
-    return method in PROMPT_ENCODER_METHODS
+def build_student(cfg: RunConfig, *, prompt_encoder: bool) -> Student:
+    """A fresh student from a ``RunConfig``: ``cfg.train.backbone``, a P-Tuning prompt encoder
+    (``cfg.prompt_encoder``) when ``prompt_encoder``, LoRA settings for ``lora``. Seed torch first.
 
-
-def build_student(cfg: Any, method: str) -> Student:
-    """The fresh student a method trains, from a ``RunConfig``: ``cfg.train.backbone``, a prompt
-    encoder for ``ptuning_cot``/``prada``, LoRA settings for ``lora``. Seed torch first."""
+    The student knows feature flags, not method names: training passes
+    ``method_spec(method).prompt_encoder``."""
     return Student.build(
         cfg.student,
         cfg.train.backbone,
-        cfg.prompt_encoder if uses_prompt_encoder(method) else None,
+        cfg.prompt_encoder if prompt_encoder else None,
         cfg.lora if cfg.train.backbone == "lora" else None,
     )

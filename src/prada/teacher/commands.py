@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prada.config import RunConfig, config_from_dict, load_raw, parse_override
+from prada.methods import BASE_METHOD
 
 console = Console()
 err_console = Console(stderr=True)
@@ -69,7 +70,7 @@ def build_config(config: Path | None, overrides: list[str], flags: dict[str, Any
     """
     raw = load_raw(config)
     if config is None:
-        raw["methods"] = ["ft_cot"]
+        raw["methods"] = [BASE_METHOD]
     for key, value in [*(parse_override(o) for o in overrides), *flags.items()]:
         node = raw
         *parents, leaf = key.split(".")

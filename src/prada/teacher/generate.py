@@ -21,7 +21,6 @@ byte, as an uninterrupted one (given a deterministic teacher).
 from __future__ import annotations
 
 import logging
-import random
 import re
 import tempfile
 import time
@@ -33,8 +32,10 @@ from typing import Any
 from prada.config import RunConfig, TeacherConfig
 from prada.data.example import AnswerType, Example
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.formats import FEW_SHOT_PROMPT, choice_letters
 from prada.io import write_json_atomic, write_jsonl_atomic
 from prada.redact import redact_values
+from prada.subset import seeded_subset
 from prada.teacher.backends import BackendContext, Request, Result, Sampling, TeacherBackend, get_backend
 from prada.teacher.cache import TeacherCache, sample_key
 from prada.teacher.prompts import PromptBuilder, clean_rationale, load_few_shot_exemplars, normalise_rationale
@@ -62,14 +63,12 @@ def natural_key(text: str) -> list[Any]:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text)]
 
 
-def seeded_subset(examples: Sequence[Example], k: int | None, seed: int, salt: str) -> list[Example]:
-    """``k`` examples drawn with a seeded RNG (string-seeded: identical on every machine), in input order."""
-    if k is None or k >= len(examples):
-        return list(examples)
-    if k < 1:
+def source_subset(examples: Sequence[Example], k: int | None, seed: int, task: str) -> list[Example]:
+    """The source questions sent to the teacher: ``prada.subset.seeded_subset`` keyed by the task
+    and ``data.seed`` (string-seeded: identical on every machine), in input order."""
+    if k is not None and k < 1:
         raise TeacherError(f"data.max_source_examples must be >= 1, got {k}")
-    keep = set(random.Random(f"prada-teacher-subset/{salt}/{seed}").sample(range(len(examples)), k))
-    return [ex for i, ex in enumerate(examples) if i in keep]
+    return seeded_subset(examples, k, f"prada-teacher-subset/{task}/{seed}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,12 +201,6 @@ def _check_out_dir(out_dir: Path) -> None:
         raise RunDirError(f"{cache} exists and is not a file")
 
 
-def _letters(ex: Example, task: Any) -> str | None:
-    if ex.choices:
-        return "".join(ex.choices)
-    return getattr(task, "choice_letters", None)
-
-
 def run_teacher_stage(
     cfg: RunConfig,
     out_dir: str | Path,
@@ -239,11 +232,11 @@ def run_teacher_stage(
     examples = task.load(split, data_dir)
     if not examples:
         raise DataError(f"task '{task.name}': the {split} split is empty")
-    examples = seeded_subset(examples, cfg.data.max_source_examples, cfg.data.seed, task.name)
+    examples = source_subset(examples, cfg.data.max_source_examples, cfg.data.seed, task.name)
     examples.sort(key=lambda ex: natural_key(ex.id))
     if len({ex.id for ex in examples}) != len(examples):
         raise DataError(f"task '{task.name}': duplicate example ids in the {split} split")
-    exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == "few_shot_cot" else ""
+    exemplars = load_few_shot_exemplars(data_dir, task.name) if tcfg.prompt == FEW_SHOT_PROMPT else ""
     builder = PromptBuilder(style=tcfg.prompt, trigger=task.trigger, chat=tcfg.chat, exemplars=exemplars)
     if backend is None:
         backend = get_backend(tcfg, BackendContext(task=task.name, trigger=task.trigger, data_dir=data_dir))
@@ -390,7 +383,7 @@ def assemble_corpus(
             if gold_answers:
                 prediction: str | None = ex.answer
             else:
-                prediction = extract_teacher_answer(answer_completion, ex.answer_type, _letters(ex, task))
+                prediction = extract_teacher_answer(answer_completion, ex.answer_type, choice_letters(ex, task))
                 if ex.answer_type is AnswerType.CHOICE and meta.get("recorded_question"):
                     prediction = remap_choice(prediction, meta["recorded_question"], ex)
             n_no_answer += prediction is None

@@ -33,13 +33,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from prada.errors import TeacherError
+from prada.formats import FEW_SHOT_PROMPT, TEACHER_PROMPTS, TeacherPrompt, zero_shot_cot_prompt
 from prada.io import read_json
 from prada.teacher.backends.base import Prompt
 
-ZERO_SHOT_COT_TRIGGER = "Let's think step by step."
 STAGE2_JOIN = " \n"
 """Between the rationale and the answer trigger (as ``prada.data.tasks.STAGE2_JOIN``)."""
 FEW_SHOT_ANSWER_MARKER = "The answer is"
@@ -51,7 +50,7 @@ FEW_SHOT_ALIASES = {
     "last_letters": "last_letter_concatenation",
 }
 
-PromptStyle = Literal["zero_shot_cot", "few_shot_cot"]
+PromptStyle = TeacherPrompt  # the teacher's (evaluation's prompt styles: prada.formats.PromptStyle)
 
 
 def load_few_shot_exemplars(data_dir: Path | None, task_name: str) -> str:
@@ -88,21 +87,21 @@ class PromptBuilder:
     """Few-shot-CoT exemplar block (``style == "few_shot_cot"``)."""
 
     def __post_init__(self) -> None:
-        if self.style not in ("zero_shot_cot", "few_shot_cot"):
-            raise TeacherError(f"unknown teacher.prompt '{self.style}'; valid: ['zero_shot_cot', 'few_shot_cot']")
-        if self.style == "few_shot_cot" and not self.exemplars:
+        if self.style not in TEACHER_PROMPTS:
+            raise TeacherError(f"unknown teacher.prompt '{self.style}'; valid: {list(TEACHER_PROMPTS)}")
+        if self.style == FEW_SHOT_PROMPT and not self.exemplars:
             raise TeacherError("few_shot_cot prompting needs exemplars (load_few_shot_exemplars)")
 
     # -- text ------------------------------------------------------------------------------------
     def rationale_text(self, question: str) -> str:
-        if self.style == "few_shot_cot":
+        if self.style == FEW_SHOT_PROMPT:
             return f"{self.exemplars}\nQ: {question}\nA:"
-        return f"Q: {question}\nA: {ZERO_SHOT_COT_TRIGGER}"
+        return zero_shot_cot_prompt(question)
 
     @property
     def stop(self) -> tuple[str, ...]:
         """Stop sequences of stage 1 (few-shot: the next exemplar's ``Q:``)."""
-        return (FEW_SHOT_STOP,) if self.style == "few_shot_cot" else ()
+        return (FEW_SHOT_STOP,) if self.style == FEW_SHOT_PROMPT else ()
 
     # -- prompts as sent ---------------------------------------------------------------------------
     def rationale_prompt(self, question: str) -> Prompt:
@@ -131,7 +130,7 @@ class PromptBuilder:
 
     def inline_answer(self, rationale_completion: str) -> str | None:
         """Few-shot-CoT: ``"The answer is X."`` inside the rationale, when present (no stage 2)."""
-        if self.style != "few_shot_cot":
+        if self.style != FEW_SHOT_PROMPT:
             return None
         at = rationale_completion.find(FEW_SHOT_ANSWER_MARKER)
         if at < 0:
@@ -143,7 +142,7 @@ def clean_rationale(completion: str, style: PromptStyle) -> str:
     """The rationale kept in the corpus: the completion without surrounding whitespace (and, for
     few-shot, without anything after a stray next-question marker)."""
     text = completion
-    if style == "few_shot_cot":
+    if style == FEW_SHOT_PROMPT:
         cut = text.find(FEW_SHOT_STOP)
         if cut >= 0:
             text = text[:cut]

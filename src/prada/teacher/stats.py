@@ -19,12 +19,13 @@ import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prada.errors import DataError
+from prada.formats import ZERO_SHOT_PROMPT
 from prada.io import read_json, read_jsonl
 from prada.teacher.generate import SAMPLES_DIR, SUMMARY_NAME
-from prada.teacher.prompts import clean_rationale, normalise_rationale
+from prada.teacher.prompts import PromptStyle, clean_rationale, normalise_rationale
 
 
 def teacher_stats(out_dir: str | Path) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def teacher_stats(out_dir: str | Path) -> dict[str, Any]:
     for rec in records:
         by_question[str(rec["example_id"])].append(rec)
     n_q = int(summary["questions"])
-    style = str(summary.get("prompt", "zero_shot_cot"))
+    style = cast("PromptStyle", str(summary.get("prompt", ZERO_SHOT_PROMPT)))
 
     def distinct(recs: list[dict[str, Any]]) -> int:
         return len({normalise_rationale(clean_rationale(str(r["rationale"]), style)) for r in recs})

@@ -19,7 +19,6 @@ that names any function or class outside torch's tensor types is refused), and a
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import random
 import re
@@ -32,7 +31,7 @@ import numpy as np
 import torch
 
 from prada.errors import CheckpointError
-from prada.io import make_temp_dir, replace_dir
+from prada.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +42,10 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 def rng_state() -> dict[str, Any]:
     """The RNG states that influence training (dropout, sampling, init), as tensors and plain
     Python data (numpy's key array as a list of ints), so that loading needs no pickled class."""
-    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
     state = {
         "python": random.getstate(),
-        "numpy": {"bit_generator": bit_generator, "keys": keys.tolist(), "pos": int(pos),
+        "numpy": {"bit_generator": bit_generator, "keys": np.asarray(keys).tolist(), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
         "torch": torch.get_rng_state(),
     }
@@ -95,17 +94,8 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def write_dir_atomic(target: Path, fill: Callable[[Path], None]) -> Path:
     """Call ``fill(tmp_dir)`` and rename ``tmp_dir`` to ``target`` (replacing an old one)."""
-    tmp = make_temp_dir(target.parent, target.name)
-    try:
+    with atomic_dir(target) as tmp:
         fill(tmp)
-        for f in tmp.rglob("*"):
-            if f.is_file():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -128,7 +118,7 @@ _LEGACY_NUMPY_GLOBALS: list[Any] = [np.ndarray, np.dtype, type(np.dtype(np.uint3
 try:  # numpy >= 2 (numpy 1 checkpoints name numpy.core, which is then refused with a clear error)
     from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
 except ImportError:  # pragma: no cover - numpy 1
-    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct  # type: ignore[no-redef]
 _LEGACY_NUMPY_GLOBALS.append(_numpy_reconstruct)
 
 _TRAINER_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from prada.methods import ADV_METHOD, METHODS
+
 console = Console()
 
 EXAMPLES = """Examples:
@@ -28,8 +30,7 @@ def register(app: typer.Typer) -> None:
     def train_command(
         config: Path = typer.Option(..., "--config", "-c", help="Experiment YAML (see configs/)."),
         overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-4"),
-        method: str = typer.Option("prada", "--method", "-m",
-                                   help="ft | ft_cot | ptuning_cot | dann_cot | prada"),
+        method: str = typer.Option(ADV_METHOD, "--method", "-m", help=" | ".join(METHODS)),
         seed: int = typer.Option(0, "--seed", help="Training seed (init, data order, dropout)."),
         corpus: Path | None = typer.Option(None, "--corpus",
                                            help="Teacher corpus (default: OUTPUT_DIR/teacher/corpus.jsonl)."),
@@ -54,7 +55,6 @@ def register(app: typer.Typer) -> None:
         with from_cli() as progress:
             summary = train(cfg, method, seed, out_dir, corpus or paths.teacher_corpus, resume=resume,
                             progress=progress)
-        final = summary.get("final") or {}
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float))
-        console.print(f"trained {method}-seed{seed}: {summary['steps']} steps in {summary['wall_s']:.1f} s "
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in summary.final.items() if isinstance(v, float))
+        console.print(f"trained {method}-seed{seed}: {summary.steps} steps in {summary.wall_s or 0:.1f} s "
                       f"({shown}) → {out_dir / 'final'}")

@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 import logging
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prada.config import RunConfig
-from prada.errors import ConfigError, DataError, TrainingError
+from prada.errors import DataError, TrainingError
 from prada.io import read_jsonl
+from prada.subset import seeded_subset
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +86,6 @@ def load_targets(cfg: RunConfig) -> dict[str, list[Any]]:
     data_dir = cfg.resolved_data_dir()
     out: dict[str, list[Any]] = {}
     for name in cfg.data.targets:
-        if name == cfg.data.source:
-            raise ConfigError(f"data.targets: the source task '{name}' cannot also be a target")
         task = get_task(name, cfg.data)
         splits = tuple(task.splits())
         if "train" not in splits:
@@ -98,12 +96,7 @@ def load_targets(cfg: RunConfig) -> dict[str, list[Any]]:
         examples = list(task.load("train", data_dir))
         if not examples:
             raise TrainingError(f"target '{name}': its train split is empty")
-        cap = cfg.data.max_target_examples
-        if cap is not None and len(examples) > cap:
-            rng = random.Random(f"{cfg.data.seed}/targets/{name}")
-            keep = sorted(rng.sample(range(len(examples)), cap))
-            examples = [examples[i] for i in keep]
-        out[name] = examples
+        out[name] = seeded_subset(examples, cfg.data.max_target_examples, f"{cfg.data.seed}/targets/{name}")
     return out
 
 

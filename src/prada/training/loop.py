@@ -21,6 +21,7 @@ precision, and the checkpoint/resume semantics.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -29,21 +30,31 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from prada.student.student import Student
+
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
-from prada.config import RunConfig, config_changes, dump_yaml, to_dict
-from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
+from prada.config import RunConfig, check_method, config_changes, dump_yaml, to_dict
 from prada.errors import ConfigError, TrainingError
-from prada.io import JsonlAppender, read_json, read_jsonl, write_json_atomic, write_jsonl_atomic, write_text_atomic
+from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
+from prada.io import (
+    JsonlAppender,
+    atomic_dir,
+    read_jsonl,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+from prada.methods import METHOD_SPECS, MethodSpec, method_spec
 from prada.progress import Progress, silent
 from prada.training import checkpoint as ckpt
 from prada.training.data import TrainingData, load_training_data
-from prada.training.methods import BACKBONE_MODES, MethodSpec, method_spec
 from prada.training.streams import IndexStream, rotating_shares
+from prada.training.summary import TrainSummary
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +72,10 @@ class Trainee(nn.Module):
     Both passes happen inside one ``forward`` so that DDP sees one forward per backward.
     """
 
-    def __init__(self, student: nn.Module, classifier: DomainClassifier | None, domain_loss_weight: float,
+    def __init__(self, student: Student, classifier: DomainClassifier | None, domain_loss_weight: float,
                  pooling: str = "question_mean", domains: str = "binary") -> None:
         super().__init__()
-        self.student = student
+        self.student: Student = student
         self.classifier = classifier
         self.domain_loss_weight = domain_loss_weight
         self.pooling = pooling
@@ -94,26 +105,18 @@ class Trainee(nn.Module):
 
 
 def validate_inputs(cfg: RunConfig, method: str) -> MethodSpec:
-    """Checks that need no model or data; raise before any work."""
+    """Checks that need no model or data; raise before any work. The config itself was validated
+    when it was built (``prada.config``): only what depends on ``method`` and the machine is left."""
+    check_method(cfg, method)
     spec = method_spec(method)
-    if cfg.train.backbone not in BACKBONE_MODES:
-        raise ConfigError(f"train.backbone '{cfg.train.backbone}': valid modes are {list(BACKBONE_MODES)}")
-    if cfg.prompt_encoder.encoder_type not in ("mlp", "lstm"):
-        raise ConfigError(f"prompt_encoder.encoder_type '{cfg.prompt_encoder.encoder_type}': valid: ['mlp', 'lstm']")
     if cfg.train.backbone == "frozen" and not spec.prompt_encoder:
         raise TrainingError(
             f"method '{method}' with train.backbone=frozen has nothing to train (no prompt encoder); "
-            "use train.backbone=lora or full, or a method with a prompt encoder (ptuning_cot, prada)"
+            "use train.backbone=lora or full, or a method with a prompt encoder "
+            f"({', '.join(m for m, s in METHOD_SPECS.items() if s.prompt_encoder)})"
         )
-    if spec.adversary:
-        if not cfg.data.targets:
-            raise ConfigError(f"method '{method}' needs at least one target task in data.targets")
-        if cfg.data.source in cfg.data.targets:
-            raise ConfigError(f"data.targets: the source task '{cfg.data.source}' cannot also be a target")
     if cfg.train.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU; use 'no' (or 'bf16') on CPU")
-    if cfg.train.max_steps < 1 or cfg.train.batch_size < 1 or cfg.train.grad_accum < 1:
-        raise ConfigError("train.max_steps, train.batch_size and train.grad_accum must be >= 1")
     return spec
 
 
@@ -121,7 +124,7 @@ def build_student(cfg: RunConfig, spec: MethodSpec):
     """The student of ``spec`` at backbone mode ``cfg.train.backbone`` (+ its tokenizer)."""
     from prada.student.student import build_student as _build
 
-    student = _build(cfg, spec.name)
+    student = _build(cfg, prompt_encoder=spec.prompt_encoder)
     apply_memory_options(student, cfg)
     return student, student.tokenizer
 
@@ -140,10 +143,11 @@ def _context_length(student) -> int | None:
     return getattr(student.causal_lm.config, "max_position_embeddings", None)
 
 
-def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> None:
-    """Longer-than-context sequences are truncated: clamp ``student.max_length`` with a warning."""
+def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> RunConfig:
+    """Longer-than-context sequences are truncated: ``cfg`` with ``student.max_length`` clamped to
+    the model's context (less the virtual tokens), with a warning; ``cfg`` itself when it fits."""
     if context is None:
-        return
+        return cfg
     virtual = cfg.prompt_encoder.num_virtual_tokens if spec.prompt_encoder else 0
     if cfg.student.max_length + virtual > context:
         new = context - virtual
@@ -152,7 +156,8 @@ def clamp_max_length(cfg: RunConfig, spec: MethodSpec, context: int | None) -> N
             "training sequences are truncated to %d tokens (their completions' ends are cut)",
             cfg.student.max_length, virtual, context, new,
         )
-        cfg.student.max_length = new
+        return dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, max_length=new))
+    return cfg
 
 
 def encode_data(data: TrainingData, tokenizer, cfg: RunConfig, spec: MethodSpec):
@@ -201,7 +206,7 @@ class ClassifierLR:
     >>> ClassifierLR("constant", warmup=2, total=10)(1), ClassifierLR("constant", 2, 10)(9)
     (0.5, 1.0)
     >>> round(ClassifierLR("dann", 0, 10)(10), 4)
-    0.1657
+    0.1656
     """
 
     def __init__(self, schedule: str, warmup: int, total: int) -> None:
@@ -328,7 +333,7 @@ def load_weights(trainee: Trainee, directory: Path) -> None:
 
 
 def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Path, resume: bool = True,
-          progress: Progress | None = None) -> dict:
+          progress: Progress | None = None) -> TrainSummary:
     """Train ``method`` with ``seed``; write ``log.jsonl``, ``tb/``, checkpoints, ``final/`` and
     ``summary.json`` under ``out_dir``; return the summary. With ``resume``, a finished run returns
     its summary at once and an interrupted one continues exactly from its latest checkpoint.
@@ -339,11 +344,10 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     out_dir = Path(out_dir)
-    cfg = _copy(cfg)
     tc = cfg.train
     spec = validate_inputs(cfg, method)
     if resume and (out_dir / "final").is_dir() and (out_dir / "summary.json").is_file():
-        return read_json(out_dir / "summary.json")
+        return TrainSummary.read(out_dir / "summary.json")
     data = load_training_data(cfg, Path(corpus_path), with_targets=spec.adversary)
 
     # -- 1. Processes, seeds, model -----------------------------------------------------------
@@ -370,7 +374,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
               f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile})", file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
-    clamp_max_length(cfg, spec, _context_length(student))
+    cfg = clamp_max_length(cfg, spec, _context_length(student))
     source, targets = encode_data(data, tokenizer, cfg, spec)
     classifier = None
     if spec.adversary:
@@ -435,7 +439,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
         ckpt.set_rng_state(state["rng"])  # last: nothing after this may consume randomness
 
     # -- 4. Outputs (main process only) -------------------------------------------------------
-    log, writer = None, None
+    log: JsonlAppender | None = None
+    writer: Any = None  # a SummaryWriter on the main process
     if main:
         if not resume:  # start over: no stale checkpoint may be resumed from later
             _clear_outputs(out_dir)
@@ -487,7 +492,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                      if trainee.classifier is not None else {}),
                   "tokens_per_s": step_tokens / dt if dt > 0 else None,
                   "elapsed_s": elapsed_before + time.perf_counter() - session_start}
-        if main and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
+        # log and writer exist on the main process only
+        if log is not None and writer is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
             log.write(record)
             for k, v in record.items():
                 if k != "step" and v is not None:
@@ -507,40 +513,38 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                      "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
             if main:
                 unwrapped = accelerator.unwrap_model(model)
-
-                def fill(d: Path) -> None:
+                with atomic_dir(out_dir / "checkpoints" / f"step-{done}") as d:
                     save_student(unwrapped, d, method, done)
                     ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, state)
-
-                ckpt.write_dir_atomic(out_dir / "checkpoints" / f"step-{done}", fill)
                 ckpt.prune(out_dir / "checkpoints", tc.keep_checkpoints)
                 if tc.eval_checkpoints:
-                    ckpt.write_dir_atomic(out_dir / "snapshots" / f"step-{done}",
-                                          lambda d: save_student(unwrapped, d, method, done))
+                    with atomic_dir(out_dir / "snapshots" / f"step-{done}") as d:
+                        save_student(unwrapped, d, method, done)
             accelerator.wait_for_everyone()
     bar.close()
 
     # -- 6. Final model, then the summary -------------------------------------------------------
     wall = elapsed_before + time.perf_counter() - session_start
-    summary = {
-        "method": method, "seed": seed, "backbone": tc.backbone, "steps": tc.max_steps, "wall_s": wall,
-        "tokens": tokens_before + session_tokens,
-        "tokens_per_s": (tokens_before + session_tokens) / wall if wall > 0 else None,
-        "examples": {"source": len(source), "source_questions": data.source_questions,
-                     "targets": {k: len(v) for k, v in targets.items()}},
-        "trainable_parameters": counts, "num_processes": accelerator.num_processes,
-        "device": accelerator.device.type, "mixed_precision": precision,
-        "mixed_precision_requested": tc.mixed_precision, "compiled": compiled,
-        "effective_batch_size": tc.batch_size * tc.grad_accum * accelerator.num_processes,
-        "resumed_from_step": start_step or None,
-        "final": last,
-    }
+    summary = TrainSummary(
+        method=method, seed=seed, backbone=tc.backbone, steps=tc.max_steps, wall_s=wall,
+        tokens=tokens_before + session_tokens,
+        tokens_per_s=(tokens_before + session_tokens) / wall if wall > 0 else None,
+        examples={"source": len(source), "source_questions": data.source_questions,
+                  "targets": {k: len(v) for k, v in targets.items()}},
+        trainable_parameters=counts, num_processes=accelerator.num_processes,
+        device=accelerator.device.type, mixed_precision=precision,
+        mixed_precision_requested=tc.mixed_precision, compiled=compiled,
+        effective_batch_size=tc.batch_size * tc.grad_accum * accelerator.num_processes,
+        resumed_from_step=start_step or None,
+        final=last,
+    )
     if main:
         unwrapped = accelerator.unwrap_model(model)
         ckpt.write_dir_atomic(out_dir / "final", lambda d: save_student(unwrapped, d, method, tc.max_steps))
-        write_json_atomic(out_dir / "summary.json", summary)
-        log.close()
-        writer.close()
+        summary.write(out_dir / "summary.json")
+        if log is not None and writer is not None:
+            log.close()
+            writer.close()
     accelerator.wait_for_everyone()
     return summary
 
@@ -549,11 +553,6 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
 # Small helpers of train()
 # ============================================================================================
 
-
-def _copy(cfg: RunConfig) -> RunConfig:
-    import copy
-
-    return copy.deepcopy(cfg)
 
 
 @torch.no_grad()
@@ -573,7 +572,7 @@ def _sanity_loss(model, batches: Batches, accelerator, lam: float) -> dict[str, 
 # or shown, never the trajectory of the weights.
 _RESUME_MUTABLE = ("name", "output_dir", "methods", "seeds", "eval", "report", "teacher", "data.data_dir",
                    "train.save_every", "train.keep_checkpoints", "train.eval_checkpoints", "train.log_every",
-                   "train.num_workers", "student.max_question_tokens")
+                   "student.max_question_tokens")
 
 
 def _clear_outputs(out_dir: Path) -> None:

@@ -142,8 +142,10 @@ class TeacherBackend(Protocol):
     name: str
     model: str
     max_n: int
-    max_samples: int | None
     gold_answers: bool
+
+    @property
+    def max_samples(self) -> int | None: ...
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None: ...
 

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from prada.errors import PradaError, TeacherError
 from prada.teacher.backends.base import OnResult, Request, Result, Usage
@@ -68,7 +68,8 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype not in ("auto", "float32", "bfloat16"):
             raise TeacherError(f"teacher.dtype must be auto, float32 or bfloat16, got {dtype!r}")
-        self.dtype = dtype if dtype != "auto" else ("bfloat16" if self.device.startswith("cuda") else "float32")
+        self.dtype: Literal["float32", "bfloat16"] = (
+            dtype if dtype != "auto" else ("bfloat16" if self.device.startswith("cuda") else "float32"))  # type: ignore[assignment]
         if model_obj is None or tokenizer is None:
             model_obj, tokenizer = self._load(model)
         self._lm = model_obj.to(self.device).eval()
@@ -124,7 +125,7 @@ class HFBackend:
                 if len(pending[r]) == req.n:
                     got = pending.pop(r)
                     texts = [got[i][0] for i in range(req.n)]
-                    reasons = [got[i][1] for i in range(req.n)]
+                    reasons: list[str | None] = [got[i][1] for i in range(req.n)]
                     usage = Usage(sum(got[i][2] for i in range(req.n)), sum(got[i][3] for i in range(req.n)))
                     on_result(Result(req, texts, reasons, usage, latency_s=started.pop(r)))
 

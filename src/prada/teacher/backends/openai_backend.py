@@ -387,7 +387,8 @@ class OpenAIBackend:
             reasons.append(by_index[i][1])
         if not texts:
             raise MalformedResponse("no usable choice")
-        u = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        raw_usage = data.get("usage")
+        u = raw_usage if isinstance(raw_usage, dict) else {}
         usage = Usage(_int(u.get("prompt_tokens")), _int(u.get("completion_tokens")))
         return texts, reasons, usage
 
@@ -400,7 +401,8 @@ def _short(e: Exception) -> str:
     """The server's error message when it sent one, else the exception text (trimmed)."""
     body = getattr(e, "body", None)
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        error = body.get("error")
+        inner = error if isinstance(error, dict) else body
         if inner.get("message"):
             return str(inner["message"])[:300]
     return str(e)[:300]

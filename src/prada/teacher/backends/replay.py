@@ -28,6 +28,7 @@ from typing import Any
 from prada.data.teacher_corpus import read_records, recorded_teacher_path
 from prada.data.text import normalise_question
 from prada.errors import DataError, TeacherError
+from prada.formats import ZERO_SHOT_PROMPT
 from prada.teacher.backends.base import OnResult, Request, Result
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class ReplayBackend:
     gold_answers = False
 
     def __init__(self, model: str, *, task: str, trigger: str, data_dir: Path | None,
-                 prompt: str = "zero_shot_cot", replay_dir: str | Path | None = None) -> None:
+                 prompt: str = ZERO_SHOT_PROMPT, replay_dir: str | Path | None = None) -> None:
         self.model = model
         self.trigger = trigger.strip()
         try:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from prada.errors import TeacherError
+from prada.hardware import require_vllm
 from prada.teacher.backends.base import OnResult, Request, Result, Usage
 
 logger = logging.getLogger(__name__)
@@ -28,17 +29,7 @@ class VLLMBackend:
     gold_answers = False
 
     def __init__(self, model: str, *, seed: int = 0, **llm_kwargs: Any) -> None:
-        try:
-            import vllm
-        except ImportError:
-            raise TeacherError(
-                "teacher.backend=vllm needs the 'vllm' package, which is not installed "
-                "(pip install 'prada[vllm]' on a machine with a CUDA GPU), or use teacher.backend=hf"
-            ) from None
-        import torch
-
-        if not torch.cuda.is_available():
-            raise TeacherError("teacher.backend=vllm needs a CUDA GPU and none is visible; use teacher.backend=hf on CPU")
+        vllm = require_vllm("teacher.backend=vllm", "teacher.backend=hf", TeacherError)
         self.model = model
         self._vllm = vllm
         try:
