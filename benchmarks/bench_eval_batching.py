@@ -54,8 +54,8 @@ def main() -> None:
     from prada.data.answers import extract_student_answer
     from prada.data.example import AnswerType
     from prada.evaluation.evaluate import ZERO_SHOT_STAGE1_STOP, load_model_for_eval
-    from prada.formats import zero_shot_cot_prompt
     from prada.evaluation.generate import greedy_generate
+    from prada.formats import zero_shot_cot_prompt
 
     task, questions = _questions(args.questions, args.data_dir)
     answer_type = AnswerType.NUMBER if task == "multiarith" else AnswerType.YES_NO

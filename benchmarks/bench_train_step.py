@@ -34,9 +34,9 @@ def run_one(args: argparse.Namespace) -> dict:
     from prada.adversarial import DomainClassifier, dann_lambda
     from prada.config import load_config
     from prada.hardware import resolve_compile, resolve_mixed_precision, tune_allocator
+    from prada.methods import method_spec
     from prada.student.student import build_student
     from prada.training.loop import Trainee, clip_gradients, make_optimizer, make_scheduler, param_groups
-    from prada.methods import method_spec
 
     device = torch.device(args.device)
     precision = resolve_mixed_precision(args.precision, device)
