@@ -14,6 +14,7 @@ import io
 import itertools
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +88,7 @@ def point_config(config_path: Path, overrides: list[str], point: SweepPoint, roo
     return load_config(config_path, [*overrides, *point.overrides, *forced])
 
 
-def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> tuple[float, int] | None:
+def val_accuracy(run_dir: Path, method: str, seeds: Sequence[int], source: str) -> tuple[float, int] | None:
     """Mean val accuracy over seeds (and the val size), or None while a seed is missing."""
     accuracies, sizes = [], set()
     paths = RunPaths(run_dir)
