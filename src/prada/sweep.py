@@ -23,7 +23,8 @@ import yaml
 
 from prada.config import RunConfig, load_config
 from prada.errors import ConfigError
-from prada.io import read_json, write_text_atomic
+from prada.eval_metrics import EvalMetrics
+from prada.io import write_text_atomic
 from prada.paths import RunPaths
 from prada.progress import Progress, silent
 
@@ -96,9 +97,9 @@ def val_accuracy(run_dir: Path, method: str, seeds: Sequence[int], source: str) 
         metrics_path = paths.eval_dir(paths.train_dir(method, seed).name, source) / "metrics.json"
         if not metrics_path.exists():
             return None
-        metrics = read_json(metrics_path)
-        accuracies.append(metrics["accuracy"])
-        sizes.add(metrics["n"])
+        metrics = EvalMetrics.read(metrics_path)
+        accuracies.append(metrics.accuracy)
+        sizes.add(metrics.n)
     return statistics.fmean(accuracies), max(sizes)
 
 
