@@ -34,7 +34,7 @@ def test_overrides_are_typed_and_nested():
     )
     assert cfg.train.lr == pytest.approx(1e-4) and isinstance(cfg.train.lr, float)
     assert cfg.train.max_steps == 7
-    assert cfg.data.targets == ["addsub", "svamp"]
+    assert cfg.data.targets == ("addsub", "svamp")
     assert cfg.train.backbone == "lora"
     assert cfg.prompt_encoder.lr is None
     assert cfg.teacher.chat is True
@@ -276,3 +276,49 @@ def test_every_config_field_is_documented_where_it_is_declared():
                             and isinstance(nxt.value.value, str)):
                         undocumented.append(f"{node.name}.{stmt.target.id}")
     assert undocumented == []
+
+
+def _with_every_list_field(tmp_path) -> RunConfig:
+    task = tmp_path / "mine.jsonl"
+    task.write_text('{"question": "q", "answer": "a"}\n')
+    return load_config(None, [
+        "methods=[ft_cot, prada]", "seeds=[0, 3]", "data.targets=[addsub, svamp]",
+        f"data.custom_tasks=[{{name: mine, path: {task}}}]", "lora.target_modules=[q_proj, v_proj]",
+    ])
+
+
+def test_a_configs_list_fields_are_tuples_that_cannot_be_mutated(tmp_path):
+    from prada.config import DataConfig, LoraConfig
+
+    cfg = _with_every_list_field(tmp_path)
+    sequences = {"methods": cfg.methods, "seeds": cfg.seeds, "data.targets": cfg.data.targets,
+                 "data.custom_tasks": cfg.data.custom_tasks, "lora.target_modules": cfg.lora.target_modules}
+    for key, value in sequences.items():
+        assert isinstance(value, tuple), key
+        with pytest.raises(AttributeError):
+            value.append("x")  # type: ignore[union-attr]
+        with pytest.raises(TypeError):
+            value[0] = "x"  # type: ignore[index]
+    # Lists given in Python are stored as tuples too.
+    built = RunConfig(methods=["ft_cot"], seeds=[1], data=DataConfig(targets=["addsub"]),  # type: ignore[arg-type]
+                      lora=LoraConfig(target_modules=["q_proj"]))  # type: ignore[arg-type]
+    assert (built.methods, built.seeds, built.data.targets, built.lora.target_modules) == \
+        (("ft_cot",), (1,), ("addsub",), ("q_proj",))
+    assert with_overrides(cfg, {"seeds": [5]}).seeds == (5,)
+
+
+def test_a_config_round_trips_through_config_yaml_unchanged(tmp_path):
+    import yaml
+
+    from prada.config import config_changes, to_dict
+
+    cfg = _with_every_list_field(tmp_path)
+    text = dump_yaml(cfg)
+    assert "methods:\n- ft_cot\n- prada\n" in text and "tuple" not in text  # YAML lists, as before
+    assert text == yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    again = load_config(path)
+    assert again == cfg and dump_yaml(again) == text
+    assert config_changes(load_raw(path), cfg, mutable=()) == []
+    assert to_dict(cfg)["data"]["targets"] == ["addsub", "svamp"]

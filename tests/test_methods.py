@@ -76,7 +76,7 @@ def test_config_and_reports_derive_from_the_registry():
     from prada.config import RunConfig, load_config
     from prada.reporting.style import method_colour, method_label, method_sort_key
 
-    assert RunConfig().methods == ["ft_cot", "prada"]
+    assert RunConfig().methods == ("ft_cot", "prada")
     for m in METHODS:
         assert method_label(m) == METHOD_SPECS[m].label and method_colour(m) == METHOD_SPECS[m].colour
     assert sorted(["prada", "zero_shot_cot", "ft"], key=method_sort_key) == ["zero_shot_cot", "ft", "prada"]

@@ -6,7 +6,10 @@ ill-typed values are collected and reported together, each with the closest vali
 
 >>> cfg = load_config(None, ["train.max_steps=5", "methods=[ft_cot, prada]", "data.targets=[addsub]"])
 >>> cfg.train.max_steps, cfg.methods
-(5, ['ft_cot', 'prada'])
+(5, ('ft_cot', 'prada'))
+
+List-typed keys are tuples in a built config, so no section can be changed in place; a config file
+still holds YAML lists (``to_dict`` and ``dump_yaml`` turn the tuples back into lists).
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ logger = logging.getLogger(__name__)
 Backbone = Literal["frozen", "lora", "full"]
 BACKBONES: tuple[str, ...] = get_args(Backbone)
 TeacherBackend = Literal["openai", "hf", "vllm", "replay", "gold"]
+
+
+def _store_tuples(section: Any, *names: str) -> None:
+    """Store the sequence fields ``names`` of a frozen ``section`` as tuples: a list given in Python
+    (``RunConfig(methods=["ft_cot"])``) would otherwise stay mutable inside a frozen config."""
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, list):
+            object.__setattr__(section, name, tuple(value))
 
 
 @dataclass(frozen=True)
@@ -73,10 +85,10 @@ class DataConfig:
     ``$PRADA_DATA_DIR``. Not needed for synthetic or custom tasks."""
     source: str = "multiarith"
     """Labeled source task (its train split is distilled)."""
-    targets: list[str] = field(default_factory=list)
+    targets: tuple[str, ...] = ()
     """Target tasks: their train-split *questions* feed the domain classifier (never their
     answers), their test splits are evaluated."""
-    custom_tasks: list[CustomTaskConfig] = field(default_factory=list)
+    custom_tasks: tuple[CustomTaskConfig, ...] = ()
     """The user's own datasets, each registered as a task (see ``CustomTaskConfig``)."""
     max_source_examples: int | None = None
     """Cap on source train questions sent to the teacher (seeded subset), for budgets."""
@@ -88,6 +100,9 @@ class DataConfig:
     """Train on every kept teacher rationale per question (diverse reasoning); else only the first."""
     seed: int = 0
     """Seed of subsetting and of the 70/30 splits of datasets without published splits."""
+
+    def __post_init__(self) -> None:
+        _store_tuples(self, "targets", "custom_tasks")
 
 
 @dataclass(frozen=True)
@@ -196,8 +211,11 @@ class LoraConfig:
     """Scaling numerator: the update is scaled by ``alpha / r``."""
     dropout: float = 0.05
     """Dropout on the LoRA branch's input."""
-    target_modules: str | list[str] = "all-linear"
+    target_modules: str | tuple[str, ...] = "all-linear"
     """Modules that get an adapter: ``all-linear`` or a list of module names (e.g. ``[q_proj, v_proj]``)."""
+
+    def __post_init__(self) -> None:
+        _store_tuples(self, "target_modules")
 
 
 @dataclass(frozen=True)
@@ -342,9 +360,9 @@ class RunConfig:
     """The experiment's name, shown in reports."""
     output_dir: str = "runs/experiment"
     """The run directory every stage writes into (see ``prada.paths.RunPaths``)."""
-    methods: list[str] = field(default_factory=lambda: [BASE_METHOD, ADV_METHOD])
+    methods: tuple[str, ...] = (BASE_METHOD, ADV_METHOD)
     """Training methods of the grid (``prada.methods.METHODS``)."""
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: tuple[int, ...] = (0,)
     """Training seeds of the grid: each method is trained once per seed."""
     data: DataConfig = field(default_factory=DataConfig)
     """Tasks and data files."""
@@ -364,6 +382,9 @@ class RunConfig:
     """Evaluation."""
     report: ReportConfig = field(default_factory=ReportConfig)
     """Reports."""
+
+    def __post_init__(self) -> None:
+        _store_tuples(self, "methods", "seeds")
 
     def resolved_data_dir(self) -> Path | None:
         """``data.data_dir``, else ``$PRADA_DATA_DIR``, else None."""
@@ -418,6 +439,12 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
             problems.append(f"{where}: expected a list, got {value!r}")
             return value
         return [_coerce(v, item_tp, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if origin is tuple:  # tuple[X, ...]: a YAML list, stored immutable
+        item_tp, _ = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where}: expected a list, got {value!r}")
+            return value
+        return tuple(_coerce(v, item_tp, f"{where}[{i}]", problems) for i, v in enumerate(value))
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             problems.append(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
@@ -686,7 +713,7 @@ def validate(cfg: RunConfig) -> list[str]:
     problems += _check_tasks(cfg.data)
     problems += _check_eval(cfg)
     modules = cfg.lora.target_modules
-    if not modules or (isinstance(modules, list) and not all(m.strip() for m in modules)):
+    if not modules or (isinstance(modules, tuple) and not all(m.strip() for m in modules)):
         problems.append(f"lora.target_modules: {cfg.lora.target_modules!r} must name modules "
                         "(e.g. all-linear or [q_proj, v_proj])")
     return problems
@@ -861,7 +888,7 @@ def with_overrides(cfg: RunConfig, overrides: typing.Mapping[str, Any] | typing.
     ``["train.lr=1e-4"]``), typed and validated again like a loaded config. A ``RunConfig`` is
     frozen: this, ``load_config`` and ``dataclasses.replace`` are the ways to change one.
 
-    >>> cfg = with_overrides(RunConfig(methods=["ft_cot"]), {"train.lr": 1e-4})
+    >>> cfg = with_overrides(RunConfig(methods=("ft_cot",)), {"train.lr": 1e-4})
     >>> cfg.train.lr
     0.0001
     """
@@ -884,8 +911,23 @@ def check_method(cfg: RunConfig, method: str) -> None:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain data, for writing: credentials embedded in URLs (``teacher.base_url``)
-    are removed (``prada.redact``), so no file holds them; the ``RunConfig`` keeps them."""
-    return redact_values(dataclasses.asdict(cfg))
+    are removed (``prada.redact``), so no file holds them; the ``RunConfig`` keeps them. Tuples
+    become lists, as a config file writes them (``yaml.safe_dump`` cannot write a tuple).
+
+    >>> to_dict(RunConfig(methods=("ft_cot",)))["methods"]
+    ['ft_cot']
+    """
+    plain: dict[str, Any] = _lists(redact_values(dataclasses.asdict(cfg)))
+    return plain
+
+
+def _lists(obj: Any) -> Any:
+    """``obj`` with every tuple, at any depth, turned into a list."""
+    if isinstance(obj, dict):
+        return {key: _lists(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_lists(value) for value in obj]
+    return obj
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

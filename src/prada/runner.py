@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from prada.config import RunConfig, config_changes, dump_yaml
 from prada.data.example import Example
 from prada.errors import DataError, RunDirError, TeacherError
+from prada.eval_metrics import EvalMetrics
 from prada.formats import PromptStyle
 from prada.invocation import Invocation
 from prada.io import read_json, write_text_atomic
@@ -334,12 +335,8 @@ def summary_table(paths: RunPaths, jobs: list[ModelJob], task_names: list[str]) 
         for name in task_names:
             metrics_path = paths.eval_metrics(job.name, name)
             if metrics_path.exists():
-                m = read_json(metrics_path)
-                try:
-                    row.append(f"{100 * float(m['accuracy']):.1f} ({int(m['correct'])}/{int(m['n'])})")
-                except (KeyError, TypeError, ValueError):
-                    raise RunDirError(f"{metrics_path}: lacks accuracy/correct/n; delete it and run the same "
-                                      "command again to re-evaluate that model") from None
+                m = EvalMetrics.read(metrics_path)
+                row.append(f"{100 * m.accuracy:.1f} ({m.correct}/{m.n})")
             else:
                 row.append("-")
         rows.append(row)

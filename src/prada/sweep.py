@@ -14,6 +14,7 @@ import io
 import itertools
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +23,8 @@ import yaml
 
 from prada.config import RunConfig, load_config
 from prada.errors import ConfigError
-from prada.io import read_json, write_text_atomic
+from prada.eval_metrics import EvalMetrics
+from prada.io import write_text_atomic
 from prada.paths import RunPaths
 from prada.progress import Progress, silent
 
@@ -87,7 +89,7 @@ def point_config(config_path: Path, overrides: list[str], point: SweepPoint, roo
     return load_config(config_path, [*overrides, *point.overrides, *forced])
 
 
-def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> tuple[float, int] | None:
+def val_accuracy(run_dir: Path, method: str, seeds: Sequence[int], source: str) -> tuple[float, int] | None:
     """Mean val accuracy over seeds (and the val size), or None while a seed is missing."""
     accuracies, sizes = [], set()
     paths = RunPaths(run_dir)
@@ -95,9 +97,9 @@ def val_accuracy(run_dir: Path, method: str, seeds: list[int], source: str) -> t
         metrics_path = paths.eval_dir(paths.train_dir(method, seed).name, source) / "metrics.json"
         if not metrics_path.exists():
             return None
-        metrics = read_json(metrics_path)
-        accuracies.append(metrics["accuracy"])
-        sizes.add(metrics["n"])
+        metrics = EvalMetrics.read(metrics_path)
+        accuracies.append(metrics.accuracy)
+        sizes.add(metrics.n)
     return statistics.fmean(accuracies), max(sizes)
 
 

@@ -37,7 +37,7 @@ def test_the_model_is_loaded_onto_the_evaluation_device(tiny_model_dir, tmp_path
     student, _ = ev.load_model_for_eval(str(tiny_model_dir), cfg.student, "cpu")
     assert student.device == torch.device("cpu")
     metrics = evaluate_model(str(tiny_model_dir), HandTask(hand_examples(2)), cfg, tmp_path / "ev", "student")
-    assert metrics["device"] == "cpu"
+    assert metrics.device == "cpu"
 
 
 @pytest.mark.parametrize("dtype, expected", [("bfloat16", torch.bfloat16), ("float32", torch.float32)])
@@ -46,7 +46,7 @@ def test_eval_dtype_sets_the_weights_and_is_recorded(tiny_model_dir, tmp_path, d
     student, info = ev.load_model_for_eval(str(tiny_model_dir), cfg.student, "cpu", dtype)
     assert student.causal_lm.get_input_embeddings().weight.dtype == expected and info["dtype"] == dtype
     metrics = evaluate_model(str(tiny_model_dir), HandTask(hand_examples(2)), cfg, tmp_path / "ev", "student")
-    assert metrics["dtype"] == dtype
+    assert metrics.dtype == dtype
 
 
 def test_eval_dtype_auto_follows_the_hardware(tiny_model_dir, monkeypatch) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -44,18 +45,21 @@ def test_student_style_metrics_exact_on_hand_made_outputs(tiny_student, tmp_path
     monkeypatch.setattr(ev, "greedy_generate", fake)
     task = HandTask(examples)
     metrics = evaluate_model(tiny_student, task, eval_cfg(), tmp_path / "out", "student")
-    assert (metrics["n"], metrics["correct"], metrics["no_answer"]) == (5, 3, 1)
-    assert metrics["accuracy"] == pytest.approx(0.6)
-    assert metrics["generated_tokens"] == 15 and metrics["tokens_per_s"] == pytest.approx(30.0)
-    assert metrics["task"] == "hand" and metrics["split"] == "test" and "wall_s" in metrics and "step" in metrics
-    assert metrics["per_question"] == {"ids": [e.id for e in examples], "correct": [
+    assert (metrics.n, metrics.correct, metrics.no_answer) == (5, 3, 1)
+    assert metrics.accuracy == pytest.approx(0.6)
+    assert metrics.generated_tokens == 15 and metrics.tokens_per_s == pytest.approx(30.0)
+    assert metrics.task == "hand" and metrics.split == "test" and metrics.wall_s is not None and metrics.step is None
+    assert metrics.format == 1 and metrics.per_question is not None
+    assert dataclasses.asdict(metrics.per_question) == {"ids": [e.id for e in examples], "correct": [
         int(json.loads(line)["correct"]) for line in (tmp_path / "out" / "predictions.jsonl").read_text().splitlines()]}
     preds = read_jsonl(tmp_path / "out" / "predictions.jsonl")
     assert [p["id"] for p in preds] == [e.id for e in examples]
     assert [p["prediction"] for p in preds] == ["1", "4", "5", "7.0", None]
     assert [p["correct"] for p in preds] == [True, False, True, True, False]
     assert set(preds[0]) >= {"id", "question", "gold", "output", "prediction", "correct"}
-    assert read_json(tmp_path / "out" / "metrics.json") == metrics
+    written = read_json(tmp_path / "out" / "metrics.json")
+    assert written == metrics.to_json() and written["format"] == 1 and list(written)[:5] == [
+        "task", "split", "n", "correct", "accuracy"]
     # The prompt is Fine-tune-CoT's "{question} ###".
     tok = tiny_student.tokenizer
     assert tok.decode(calls[0][0]).endswith(examples[0].question + " ###")
@@ -65,7 +69,7 @@ def test_answer_only_style_takes_the_first_candidate(tiny_student, tmp_path, mon
     fake, _ = _scripted([[" 1 END", " 3 or 4 END"]])
     monkeypatch.setattr(ev, "greedy_generate", fake)
     m = evaluate_model(tiny_student, HandTask(hand_examples(2)), eval_cfg(), tmp_path, "answer_only")
-    assert m["correct"] == 2
+    assert m.correct == 2
 
 
 def test_zero_shot_cot_two_stages(tiny_student, tmp_path, monkeypatch) -> None:
@@ -76,7 +80,7 @@ def test_zero_shot_cot_two_stages(tiny_student, tmp_path, monkeypatch) -> None:
     ])
     monkeypatch.setattr(ev, "greedy_generate", fake)
     m = evaluate_model(tiny_student, HandTask(examples), eval_cfg(), tmp_path, "zero_shot_cot")
-    assert (m["correct"], m["n"]) == (1, 2)
+    assert (m.correct, m.n) == (1, 2)
     tok = tiny_student.tokenizer
     stage1 = tok.decode(calls[0][0], skip_special_tokens=True)
     assert stage1 == f"Q: {examples[0].question}\nA: Let's think step by step."
@@ -95,8 +99,8 @@ def test_end_to_end_tiny_model_cache_and_force(tiny_model_dir, tmp_path, monkeyp
     out = tmp_path / "eval" / "base" / task.name
     metrics = evaluate_model(str(tiny_model_dir), task, cfg, out, "student")
     lines = (out / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == metrics["n"] == 6
-    assert metrics["generated_tokens"] > 0 and 0.0 <= metrics["accuracy"] <= 1.0
+    assert len(lines) == metrics.n == 6
+    assert metrics.generated_tokens > 0 and 0.0 <= metrics.accuracy <= 1.0
     # The same seeded subset for any model.
     chosen = [json.loads(line)["id"] for line in lines]
     assert chosen == [e.id for e in select_examples(task.load("test"), 6, seed=0)]
@@ -105,7 +109,7 @@ def test_end_to_end_tiny_model_cache_and_force(tiny_model_dir, tmp_path, monkeyp
     assert evaluate_model(str(tiny_model_dir), task, cfg, out, "student") == metrics
     fake, _ = _scripted([[" x --> y END"] * 6])
     monkeypatch.setattr(ev, "greedy_generate", fake)
-    assert evaluate_model(str(tiny_model_dir), task, cfg, out, "student", force=True)["generated_tokens"] == 18
+    assert evaluate_model(str(tiny_model_dir), task, cfg, out, "student", force=True).generated_tokens == 18
 
 
 def test_select_examples_is_seeded_and_ordered() -> None:
@@ -148,12 +152,12 @@ def test_ptuning_checkpoint_batched_equals_single_and_hf(tiny_model_dir, tmp_pat
     # evaluate_model reads method/step from the checkpoint.
     cfg = eval_cfg(max_new_tokens=4)
     m = evaluate_model(ckpt, HandTask(hand_examples(3)), cfg, tmp_path / "ev", "student")
-    assert (m["method"], m["step"], m["n"]) == ("prada", 7, 3)
+    assert (m.method, m.step, m.n) == ("prada", 7, 3)
     # Loaded once, passed in: the same metrics, provenance kept.
     loaded, info = ev.load_model_for_eval(ckpt, cfg.student)
     m2 = evaluate_model(loaded, HandTask(hand_examples(3)), cfg, tmp_path / "ev2", "student",
                         model_name=str(ckpt), model_info=info)
-    assert {k: m2[k] for k in ("model", "method", "step", "correct")} == {k: m[k] for k in ("model", "method", "step", "correct")}
+    assert (m2.model, m2.method, m2.step, m2.correct) == (m.model, m.method, m.step, m.correct)
 
 
 def test_checkpoint_takes_the_question_limit_of_the_evaluation(tiny_model_dir, tmp_path) -> None:

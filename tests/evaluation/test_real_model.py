@@ -27,8 +27,8 @@ def test_smollm2_zero_shot_cot_four_questions(tmp_path) -> None:
     cfg = eval_cfg(max_examples=4, max_new_tokens=32, batch_size=4)
     metrics = evaluate_model("smollm2-135m-instruct", task, cfg, tmp_path / "zs", "zero_shot_cot")
     preds = read_jsonl(tmp_path / "zs" / "predictions.jsonl")
-    assert metrics["n"] == len(preds) == 4 and metrics["prompt_style"] == "zero_shot_cot"
-    assert 0 < metrics["generated_tokens"] <= 4 * (32 + 32)
+    assert metrics.n == len(preds) == 4 and metrics.prompt_style == "zero_shot_cot"
+    assert 0 < metrics.generated_tokens <= 4 * (32 + 32)
     for p in preds:
         assert p["rationale"].strip() and "Therefore, the answer (Yes or No) is" in p["output"]
         assert p["prediction"] in (None, "yes", "no")

@@ -240,7 +240,7 @@ def test_cli_flags_map_to_overrides(tmp_path: Path) -> None:
     t = cfg.teacher
     assert (cfg.data.source, t.backend, t.model, t.samples, t.temperature, t.base_url, t.chat, t.concurrency) == (
         "gsm8k", "openai", "1e-3", 8, 0.7, "http://127.0.0.1:8000/v1", True, 64)
-    assert cfg.data.data_dir == str(tmp_path) and cfg.data.max_source_examples == 5 and cfg.methods == ["ft_cot"]
+    assert cfg.data.data_dir == str(tmp_path) and cfg.data.max_source_examples == 5 and cfg.methods == ("ft_cot",)
 
 
 def test_cli_gold_run_prints_summary(tmp_path: Path) -> None:

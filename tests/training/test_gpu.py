@@ -30,7 +30,7 @@ def test_evaluation_on_the_gpu_matches_the_cpu(make_cfg, tiny_model_dir, tmp_pat
     for device in ("cpu", "cuda"):
         cfg = make_cfg(f"eval.device={device}", "eval.max_examples=8", "eval.max_new_tokens=12")
         metrics = evaluate_model(str(tiny_model_dir), task, cfg, tmp_path / device, "student")
-        assert metrics["device"].startswith(device) and metrics["n"] == 8
+        assert metrics.device.startswith(device) and metrics.n == 8
         outputs[device] = [r["output"] for r in read_jsonl(tmp_path / device / "predictions.jsonl")]
     same = sum(a == b for a, b in zip(outputs["cpu"], outputs["cuda"]))
     assert same >= 7, list(zip(outputs["cpu"], outputs["cuda"]))

@@ -2,11 +2,13 @@
 per-question predictions and accuracy; pooled question features for t-SNE / proxy A-distance.
 
 - ``evaluate_model(model_ref, task, cfg, out_dir, prompt_style)`` → ``out_dir/predictions.jsonl`` +
-  ``out_dir/metrics.json`` (skipped when ``metrics.json`` exists, unless ``force=True``).
+  ``out_dir/metrics.json`` (skipped when ``metrics.json`` exists, unless ``force=True``); returns
+  the ``EvalMetrics`` it wrote (``prada.eval_metrics``: torch-free, for the files' readers).
 - ``extract_features(model_ref, examples_by_domain, cfg, out_path=None)`` → ``{domain: (N, D)}``.
 - ``greedy_generate(student, prompts, ...)`` → the batched KV-cache decoder underneath.
 """
 
+from prada.eval_metrics import EvalMetrics
 from prada.evaluation.evaluate import (
     PROMPT_STYLES,
     evaluate_model,
@@ -17,6 +19,7 @@ from prada.evaluation.features import extract_features, save_features
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
 
 __all__ = [
+    "EvalMetrics",
     "PROMPT_STYLES",
     "evaluate_model",
     "extract_features",

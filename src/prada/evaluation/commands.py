@@ -76,9 +76,9 @@ def evaluate(
         metrics = evaluate_model(model, the_task, cfg, out_dir, prompt_style=style, force=force,
                                  progress=progress)
     typer.echo(
-        f"{task} ({metrics['split']}, {style}): accuracy {100 * metrics['accuracy']:.1f}% "
-        f"({metrics['correct']}/{metrics['n']}), {metrics.get('generated_tokens', 0)} tokens generated, "
-        f"{metrics.get('tokens_per_s', 0):.0f} tokens/s, {metrics.get('wall_s', 0):.1f} s"
+        f"{task} ({metrics.split}, {style}): accuracy {100 * metrics.accuracy:.1f}% "
+        f"({metrics.correct}/{metrics.n}), {metrics.generated_tokens or 0} tokens generated, "
+        f"{metrics.tokens_per_s or 0:.0f} tokens/s, {metrics.wall_s or 0:.1f} s"
     )
     typer.echo(f"predictions: {out_dir / 'predictions.jsonl'}")
 

@@ -1,13 +1,13 @@
 """Evaluate a model on a task: greedy generation, answer extraction, per-question predictions and
 accuracy.
 
-    evaluate_model(model_ref, task, cfg, out_dir, prompt_style) -> metrics
+    evaluate_model(model_ref, task, cfg, out_dir, prompt_style) -> EvalMetrics
 
 writes ``out_dir/predictions.jsonl`` (one line per question: id, question, gold, output,
 prediction, correct, ...) and then ``out_dir/metrics.json`` (task, split, n, correct, accuracy,
-model, step, wall_s, generated_tokens, tokens_per_s, ...). ``metrics.json`` is written last, so its
-presence means the evaluation finished: an existing one is returned as is unless ``force=True``
-(the run directory is the cache).
+model, step, wall_s, generated_tokens, tokens_per_s, ...: a versioned ``EvalMetrics``, see
+``prada.eval_metrics``). ``metrics.json`` is written last, so its presence means the evaluation
+finished: an existing one is returned as is unless ``force=True`` (the run directory is the cache).
 
 Prompt styles
 -------------
@@ -38,6 +38,7 @@ import torch
 from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
+from prada.eval_metrics import EvalMetrics, PerQuestion
 from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
 from prada.formats import (
     ANSWER_ONLY_STYLE,
@@ -50,7 +51,7 @@ from prada.formats import (
     choice_letters,
     zero_shot_cot_prompt,
 )
-from prada.io import check_dir_possible, read_json, write_json_atomic, write_jsonl_atomic
+from prada.io import check_dir_possible, write_jsonl_atomic
 from prada.progress import Progress, silent
 from prada.subset import seeded_subset
 
@@ -344,12 +345,12 @@ def evaluate_model(
     model_info: dict[str, Any] | None = None,
     progress: Progress | None = None,
     label: str | None = None,
-) -> dict[str, Any]:
+) -> EvalMetrics:
     """Evaluate ``model_ref`` on ``task``'s ``cfg.eval.split`` and write predictions and metrics.
 
     ``model_ref``: a checkpoint directory (``train/.../final`` or a snapshot), a plain model
     (folder, alias such as ``smollm2-135m-instruct``, cached hub id) or an already loaded
-    ``Student``. ``examples`` overrides the task's split (already subset). Returns the metrics dict;
+    ``Student``. ``examples`` overrides the task's split (already subset). Returns the metrics;
     an existing ``out_dir/metrics.json`` is returned without work unless ``force``. ``progress``
     shows questions done, generated tokens/s and the ETA (``prada.progress``; default: silent),
     under ``label`` (default: the model's name).
@@ -364,7 +365,7 @@ def evaluate_model(
     metrics_path = out_dir / "metrics.json"
     if metrics_path.is_file() and not force:
         logger.info("%s exists: evaluation skipped", metrics_path)
-        return read_json(metrics_path)
+        return EvalMetrics.read(metrics_path)
     if prompt_style not in PROMPT_STYLES:
         raise EvaluationError(f"prompt style '{prompt_style}': valid styles are {list(PROMPT_STYLES)}")
     started = time.perf_counter()
@@ -406,34 +407,34 @@ def evaluate_model(
         n = len(records)
         n_correct = sum(r["correct"] for r in records)
         stage.close(f"accuracy {100 * n_correct / n:.1f}% ({n_correct}/{n})")
-    metrics = {
-        "task": task.name,
-        "split": cfg.eval.split,
-        "n": n,
-        "correct": n_correct,
-        "accuracy": n_correct / n,
-        "no_answer": sum(r["prediction"] is None for r in records),
-        "model": ref_text,
-        "method": info["method"],
-        "step": info["step"],
-        "prompt_style": prompt_style,
-        "chat_template": chat,
-        "backend": backend.name,
-        "device": None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
-        "dtype": None if cfg.eval.backend == "vllm" else _weights_dtype(student),
-        "batch_size": cfg.eval.batch_size,
-        "max_new_tokens": cfg.eval.max_new_tokens,
-        "max_examples": cfg.eval.max_examples,
-        "subset_seed": cfg.eval.seed,
-        "generated_tokens": stats.generated_tokens,
-        "generation_s": round(stats.seconds, 3),
-        "tokens_per_s": round(stats.tokens_per_s, 2),
-        "wall_s": round(time.perf_counter() - started, 3),
+    metrics = EvalMetrics(
+        task=task.name,
+        split=cfg.eval.split,
+        n=n,
+        correct=n_correct,
+        accuracy=n_correct / n,
+        no_answer=sum(r["prediction"] is None for r in records),
+        model=ref_text,
+        method=info["method"],
+        step=info["step"],
+        prompt_style=prompt_style,
+        chat_template=chat,
+        backend=backend.name,
+        device=None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
+        dtype=None if cfg.eval.backend == "vllm" else _weights_dtype(student),
+        batch_size=cfg.eval.batch_size,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        max_examples=cfg.eval.max_examples,
+        subset_seed=cfg.eval.seed,
+        generated_tokens=stats.generated_tokens,
+        generation_s=round(stats.seconds, 3),
+        tokens_per_s=round(stats.tokens_per_s, 2),
+        wall_s=round(time.perf_counter() - started, 3),
         # Per-question outcomes (ids only, no dataset text), so reports and their bootstrap
         # intervals can be rebuilt from metrics files alone.
-        "per_question": {"ids": [r["id"] for r in records], "correct": [int(r["correct"]) for r in records]},
-    }
+        per_question=PerQuestion([r["id"] for r in records], [int(r["correct"]) for r in records]),
+    )
     write_jsonl_atomic(out_dir / "predictions.jsonl", records)
-    write_json_atomic(metrics_path, metrics)  # last: its presence marks a finished evaluation
-    logger.info("%s on %s: %d/%d = %.1f%%", ref_text, task.name, n_correct, n, 100 * metrics["accuracy"])
+    metrics.write(metrics_path)  # last: its presence marks a finished evaluation
+    logger.info("%s on %s: %d/%d = %.1f%%", ref_text, task.name, n_correct, n, 100 * metrics.accuracy)
     return metrics

@@ -24,6 +24,7 @@ import yaml
 
 from prada.config import ReportConfig
 from prada.errors import DataError, RunDirError
+from prada.eval_metrics import EvalMetrics
 from prada.io import read_json, read_jsonl
 from prada.paths import ModelName, model_name, parse_model_name, read_run_config
 from prada.reporting.stats import QuestionOutcomes
@@ -40,7 +41,7 @@ class EvalRecord:
     run_dir: Path
     model: ModelName
     task: str
-    metrics: dict[str, Any]
+    metrics: EvalMetrics
     ids: list[str] | None = None
     """Question ids in file order (None when the evaluation kept no per-question outcomes)."""
     correct: np.ndarray | None = None
@@ -48,19 +49,18 @@ class EvalRecord:
 
     @property
     def accuracy(self) -> float:
-        return float(self.metrics["accuracy"])
+        return float(self.metrics.accuracy)
 
     @property
     def n(self) -> int:
-        return int(self.metrics["n"])
+        return self.metrics.n
 
     @property
     def step(self) -> int | None:
         """Training step of the evaluated weights (snapshot name, else metrics' ``step``)."""
         if self.model.snapshot_step is not None:
             return self.model.snapshot_step
-        step = self.metrics.get("step")
-        return int(step) if isinstance(step, (int, float)) else None
+        return self.metrics.step
 
     @property
     def label(self) -> str:
@@ -177,29 +177,25 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
     for metrics_path in sorted(eval_root.glob("*/*/metrics.json")):
         model_dir, task = metrics_path.parent.parent.name, metrics_path.parent.name
         try:
-            metrics = read_json(metrics_path)
-        except DataError as e:
+            metrics = EvalMetrics.read(metrics_path)
+        except (DataError, RunDirError) as e:
             data.unreadable.append(f"{model_dir} on {task} ({e})")
-            continue
-        if not _valid_metrics(metrics):
-            data.unreadable.append(f"{model_dir} on {task} ({metrics_path}: lacks numeric n/correct/accuracy)")
             continue
         key = (model_dir, task)
         if key in seen:
             data.note(f"{metrics_path}: {model_dir}/{task} also in {seen[key]}; keeping the first")
             continue
         seen[key] = run_dir
-        per_question = metrics.get("per_question")
+        per_question = metrics.per_question
         ids: list[str] | None
         correct: np.ndarray | None
-        if (isinstance(per_question, dict)
-                and len(per_question.get("correct", [])) == len(per_question.get("ids", [])) == int(metrics["n"])):
-            ids = [str(i) for i in per_question["ids"]]
-            correct = np.array(per_question["correct"], dtype=float)
+        if per_question is not None and len(per_question.correct) == len(per_question.ids) == metrics.n:
+            ids = [str(i) for i in per_question.ids]
+            correct = np.array(per_question.correct, dtype=float)
         else:
             ids, correct = _read_predictions(metrics_path.parent / "predictions.jsonl", data)
-        if correct is not None and len(correct) != int(metrics["n"]):
-            data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics['n']}; "
+        if correct is not None and len(correct) != metrics.n:
+            data.note(f"{metrics_path.parent}: predictions.jsonl has {len(correct)} lines but n={metrics.n}; "
                       "using the counts only (no paired interval)")
             ids, correct = None, None
         if ids is not None and len(set(ids)) != len(ids):
@@ -207,13 +203,6 @@ def _read_evals(run_dir: Path, data: ReportData, seen: dict[tuple[str, str], Pat
                       "using the counts only (no paired interval)")
             ids, correct = None, None
         data.evals.append(EvalRecord(run_dir, parse_model_name(model_dir), task, metrics, ids, correct))
-
-
-def _valid_metrics(metrics: Any) -> bool:
-    if not isinstance(metrics, dict):
-        return False
-    values = [metrics.get(k) for k in ("n", "correct", "accuracy")]
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) and metrics["n"] > 0
 
 
 def _read_trains(run_dir: Path, data: ReportData) -> None:

@@ -92,7 +92,7 @@ def _accuracy_interval(records: list[EvalRecord], data: ReportData, samples: int
     outcomes = [r.outcomes() for r in records]
     label = f"{records[0].model.method}/{records[0].task}"
     if any(o is None for o in outcomes):
-        return bootstrap_ci_from_counts([(int(r.metrics["correct"]), r.n) for r in records],
+        return bootstrap_ci_from_counts([(r.metrics.correct, r.n) for r in records],
                                         samples=samples, seed=BOOTSTRAP_SEED)
     present = [o for o in outcomes if o is not None]
     if len({frozenset(o.ids) for o in present}) == 1:

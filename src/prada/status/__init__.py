@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from prada.errors import DataError, RunDirError
+from prada.eval_metrics import EvalMetrics
 from prada.invocation import process_alive, read_invocation
 from prada.io import read_json
 from prada.methods import ZERO_SHOT_MODEL
@@ -169,6 +170,16 @@ def _read(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _read_metrics(path: Path) -> EvalMetrics | None:
+    """An evaluation's metrics; None when its file is missing or unreadable (as ``_read``)."""
+    if not path.is_file():
+        return None
+    try:
+        return EvalMetrics.read(path)
+    except (DataError, RunDirError, OSError):
+        return None
+
+
 def _rate(value: Any, unit: str) -> dict[str, Any]:
     """``throughput``/``throughput_unit`` keyword arguments of an ``Item`` (none for a missing value)."""
     if isinstance(value, (int, float)) and value > 0:
@@ -270,14 +281,12 @@ class _Inspector:
         return int(last.get("step", 0)), last.get("elapsed_s")
 
     def evaluation(self, model: str, task: str) -> Item:
-        metrics = _read(self.paths.eval_metrics(model, task))
+        metrics = _read_metrics(self.paths.eval_metrics(model, task))
         if metrics is not None:
-            accuracy = metrics.get("accuracy")
-            detail = (f"accuracy {100 * accuracy:.1f}% ({metrics.get('correct')}/{metrics.get('n')})"
-                      if isinstance(accuracy, (int, float)) else "")
-            return Item("eval", "done", model, task, detail=detail, wall_s=metrics.get("wall_s"),
-                        **_rate(metrics.get("tokens_per_s"), "tokens"),
-                        accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None)
+            return Item("eval", "done", model, task,
+                        detail=f"accuracy {100 * metrics.accuracy:.1f}% ({metrics.correct}/{metrics.n})",
+                        wall_s=metrics.wall_s, **_rate(metrics.tokens_per_s, "tokens"),
+                        accuracy=float(metrics.accuracy))
         live = self.unfinished("eval", model, task)
         if live is not None:
             return Item("eval", live[0], model, task, detail=live[1])

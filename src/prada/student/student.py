@@ -101,7 +101,8 @@ def _peft_lora_config(cfg: LoraConfig):
         r=cfg.r,
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
-        target_modules=cfg.target_modules,
+        # PEFT takes a module name pattern or a list of names (a config holds them as a tuple).
+        target_modules=cfg.target_modules if isinstance(cfg.target_modules, str) else list(cfg.target_modules),
     )
 
 
