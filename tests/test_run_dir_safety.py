@@ -103,6 +103,7 @@ def finished_run(tmp_path: Path) -> Path:
         ("teacher/summary.json", b'{"complete": tr', "summary.json:1:14: malformed JSON"),
         ("eval/ft_cot-seed0/SOURCE/metrics.json", b'{"n": 4, "corr', "metrics.json:1:10: malformed JSON"),
         ("eval/ft_cot-seed0/SOURCE/metrics.json", b"[1]", "expected a JSON object, got list"),
+        ("eval/ft_cot-seed0/SOURCE/metrics.json", b'{"task": "x", "n": 4}', "not the metrics of an evaluation"),
     ],
 )
 def test_a_damaged_run_folder_file_is_one_line_naming_it_and_nothing_changes(capsys, finished_run, file, content,

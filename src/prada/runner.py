@@ -124,6 +124,8 @@ def check_run_dir(paths: RunPaths, cfg: RunConfig) -> None:
                 raise RunDirError(f"{e}; {fix}") from None
             if not isinstance(content, dict):
                 raise RunDirError(f"{path}: expected a JSON object, got {type(content).__name__}; {fix}")
+            if path.name == "metrics.json":
+                EvalMetrics.from_json(content, str(path))  # every field typed, one error naming the file
 
 
 def _has_outputs(paths: RunPaths) -> bool:
