@@ -68,15 +68,13 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype not in ("auto", "float32", "bfloat16"):
             raise TeacherError(f"teacher.dtype must be auto, float32 or bfloat16, got {dtype!r}")
+        on_cuda = self.device.startswith("cuda")
         self.dtype: Literal["float32", "bfloat16"] = (
-            dtype if dtype != "auto" else ("bfloat16" if self.device.startswith("cuda") else "float32"))  # type: ignore[assignment]
+            "bfloat16" if dtype == "bfloat16" or (dtype == "auto" and on_cuda) else "float32")
         if model_obj is None or tokenizer is None:
             model_obj, tokenizer = self._load(model)
         self._lm = model_obj.to(self.device).eval()
-        self._tok = tokenizer
-        self._tok.padding_side = "left"
-        if self._tok.pad_token is None:
-            self._tok.pad_token = self._tok.eos_token
+        self._tok = tokenizer  # padding is the decoder's own (left, EOS when there is no pad token)
 
     def _load(self, model: str) -> tuple[Any, Any]:
         from prada.config import StudentConfig
@@ -100,23 +98,19 @@ class HFBackend:
         return self._tok.apply_chat_template(list(req.prompt), tokenize=False, add_generation_prompt=True)
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
-        rows: list[tuple[int, int, str]] = []  # (request number, position, text)
+        rows: list[tuple[int, int, list[int]]] = []  # (request number, position, prompt token ids)
         for r, req in enumerate(requests):
-            text = self._render(req)
-            rows.extend((r, p, text) for p in range(req.n))
-        lengths = {}
-        for r, _p, text in rows:
-            if r not in lengths:
-                lengths[r] = len(self._tok(text, add_special_tokens=False)["input_ids"])
+            ids = self._tok(self._render(req), add_special_tokens=False)["input_ids"]
+            rows.extend((r, p, ids) for p in range(req.n))
         # Long prompts first (memory errors show up at once); ties in request order.
-        rows.sort(key=lambda row: (-lengths[row[0]], row[0], row[1]))
+        rows.sort(key=lambda row: (-len(row[2]), row[0], row[1]))
         pending: dict[int, dict[int, tuple[str, str, int, int]]] = {}
         started: dict[int, float] = {}
         for start in range(0, len(rows), self.batch_size):
             batch = rows[start:start + self.batch_size]
             t0 = time.perf_counter()
             outs = self._generate_batch([requests[r] for r, _, _ in batch], [p for _, p, _ in batch],
-                                        [t for _, _, t in batch])
+                                        [ids for _, _, ids in batch])
             dt = time.perf_counter() - t0
             for (r, p, _), out in zip(batch, outs, strict=True):
                 pending.setdefault(r, {})[p] = out
@@ -129,10 +123,10 @@ class HFBackend:
                     usage = Usage(sum(got[i][2] for i in range(req.n)), sum(got[i][3] for i in range(req.n)))
                     on_result(Result(req, texts, reasons, usage, latency_s=started.pop(r)))
 
-    def _generate_batch(self, reqs: list[Request], positions: list[int], texts: list[str]) -> list[tuple[str, str, int, int]]:
+    def _generate_batch(self, reqs: list[Request], positions: list[int],
+                        prompts: list[list[int]]) -> list[tuple[str, str, int, int]]:
         from prada.evaluation.generate import PerRowSampling, generate
 
-        prompts = [self._tok(t, add_special_tokens=False)["input_ids"] for t in texts]
         sampler = PerRowSampling(
             [r.sampling.temperature for r in reqs], [r.sampling.top_p for r in reqs],
             [row_seed(self.seed, r.example.id, r.stage, r.sample_indices[p]) for r, p in zip(reqs, positions, strict=True)],
