@@ -94,13 +94,23 @@ def check_compatible(saved: dict[str, Any], cfg: RunConfig, config_path: Path) -
         )
 
 
-# JSON files of a run folder that later stages read, and what to do when one is damaged.
+def _object(content: Any, path: Path, fix: str) -> None:
+    if not isinstance(content, dict):
+        raise RunDirError(f"{path}: expected a JSON object, got {type(content).__name__}; {fix}")
+
+
+def _eval_metrics(content: Any, path: Path, fix: str) -> None:
+    EvalMetrics.from_json(content, str(path))  # every field typed; its error says what to do
+
+
+# JSON files of a run folder that later stages read, what to do when one is damaged, and how
+# its content is checked.
 _RUN_JSON = (
     ("teacher/summary.json", "delete it and run the same command again: the teacher rebuilds it from its "
-                             "request cache without asking the teacher again"),
+                             "request cache without asking the teacher again", _object),
     ("train/*/summary.json", "delete that training folder's final/ and summary.json and run the same command "
-                             "again: training resumes from its last checkpoint"),
-    ("eval/*/*/metrics.json", "delete it and run the same command again to re-evaluate that model"),
+                             "again: training resumes from its last checkpoint", _object),
+    ("eval/*/*/metrics.json", "delete it and run the same command again to re-evaluate that model", _eval_metrics),
 )
 
 
@@ -116,16 +126,13 @@ def check_run_dir(paths: RunPaths, cfg: RunConfig) -> None:
         # nothing would be overwritten, so another config may take the folder over.
         return
     check_compatible(read_run_config(paths.config), cfg, paths.config)
-    for pattern, fix in _RUN_JSON:
+    for pattern, fix, check in _RUN_JSON:
         for path in sorted(paths.root.glob(pattern)):
             try:
                 content = read_json(path)
             except DataError as e:
                 raise RunDirError(f"{e}; {fix}") from None
-            if not isinstance(content, dict):
-                raise RunDirError(f"{path}: expected a JSON object, got {type(content).__name__}; {fix}")
-            if path.name == "metrics.json":
-                EvalMetrics.from_json(content, str(path))  # every field typed, one error naming the file
+            check(content, path, fix)
 
 
 def _has_outputs(paths: RunPaths) -> bool:
