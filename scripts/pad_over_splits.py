@@ -6,7 +6,8 @@ standard deviation is ~0.05-0.1. This script recomputes it for each run director
 
     python scripts/pad_over_splits.py results/multiarith_adversary/lambda_* --splits 20
 
-Reads only ``features/*.npz`` (numeric arrays, loaded with allow_pickle=False) and ``config.yaml``.
+Reads the run directories as `prada report` does (``prada.reporting.collect``: features loaded
+with allow_pickle=False, source and targets from each ``config.yaml``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-import numpy as np
-
-from prada.config import load_config
+from prada.reporting.collect import collect
 from prada.reporting.stats import proxy_a_distance
 
 
@@ -27,18 +26,14 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=20)
     args = ap.parse_args()
     for run in args.runs:
-        cfg = load_config(run / "config.yaml", [])
-        for path in sorted((run / "features").glob("*.npz")):
-            with np.load(path, allow_pickle=False) as z:
-                feats = {k: z[k] for k in z.files}
-            per_target = {}
-            for target in cfg.data.targets:
-                pads = [proxy_a_distance(feats[cfg.data.source], feats[target], seed=s).pad
-                        for s in range(args.splits)]
-                per_target[target] = pads
+        data = collect([run])
+        for record in data.features:
+            feats = record.features
+            per_target = {t: [proxy_a_distance(feats[data.source], feats[t], seed=s).pad for s in range(args.splits)]
+                          for t in data.targets}
             means = [statistics.mean(v) for v in per_target.values()]
             cells = "  ".join(f"{t} {statistics.mean(v):.3f} ± {statistics.stdev(v):.3f}" for t, v in per_target.items())
-            print(f"{run.name}/{path.stem}: {cells}  | mean {statistics.mean(means):.3f}")
+            print(f"{run.name}/{record.path.stem}: {cells}  | mean {statistics.mean(means):.3f}")
 
 
 if __name__ == "__main__":
