@@ -105,3 +105,37 @@ def test_sampled_rows_do_not_depend_on_their_batch(tiny_student) -> None:
     greedy, _ = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=5)
     assert together[1] == greedy[1]  # the temperature-0 row is greedy
     assert together != greedy
+
+
+def test_continuous_batching_refills_finished_rows_without_changing_outputs(tiny_student) -> None:
+    prompts = _prompts(tiny_student.tokenizer) * 2  # 10 prompts
+    free, _ = greedy_generate(tiny_student, prompts[:5], max_new_tokens=10, batch_size=5)
+    eos = {free[0].token_ids[2], free[3].token_ids[5]}  # rows end at different steps
+    out, stats = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=4, eos_ids=eos)
+    assert len({g.num_tokens for g in out}) > 1
+    assert stats.batches > 3  # batches of 4 would prefill 3 times: finished rows were replaced
+    for p, g in zip(prompts, out):
+        [single], _ = greedy_generate(tiny_student, [p], max_new_tokens=10, batch_size=1, eos_ids=eos)
+        assert g == single
+    # One batch at a time (no compaction, no refill) gives the same generations.
+    plain, plain_stats = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=4, eos_ids=eos,
+                                         compact=False)
+    assert plain == out and plain_stats.batches == 3
+
+
+def test_markov_refill_takes_the_place_of_a_finished_row(tiny_tokenizer) -> None:
+    tok = tiny_tokenizer
+    t = lambda s: tok.convert_tokens_to_ids(tok.tokenize(s))  # noqa: E731
+    a, b, c, d = t("a")[0], t("b")[0], t("c")[0], t("d")[0]
+    seven, eight, x = t("7")[0], t("8")[0], t("x")[0]
+    eos = tok.eos_token_id
+    student = make_markov_student(tok, [[a, seven, eos], [b, c, c], [d, eight, eos]], loop_token=x)
+    prompts = [t("q") + [a], t("q") + [b], t("q") + [d]]
+    finished: list[int] = []
+    gens, stats = greedy_generate(student, prompts, max_new_tokens=4, batch_size=2,
+                                  on_finished=lambda done: finished.append(len(done)))
+    assert [g.token_ids for g in gens] == [(seven,), (c, c, c, c), (eight,)]
+    assert [g.stop_reason for g in gens] == ["eos", "length", "eos"]
+    # prefill a+b, step, (a ends: b alone) step, prefill d into the free place, step with b and d.
+    assert student.causal_lm.calls == [2, 2, 1, 1, 2]
+    assert stats.batches == 2 and finished == [1, 2]

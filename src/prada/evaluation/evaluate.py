@@ -29,7 +29,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from prada.config import RunConfig, StudentConfig
 from prada.data.example import Example
 from prada.errors import EvaluationError
 from prada.eval_metrics import EvalMetrics, PerQuestion
-from prada.evaluation.generate import Generation, GenerationStats, greedy_generate
+from prada.evaluation.generate import Generation, GenerationStats, OnFinished, greedy_generate
 from prada.formats import (
     ANSWER_ONLY_STYLE,
     PROMPT_STYLES,
@@ -238,8 +238,6 @@ def _cut_stop(text: str, stops: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-OnBatch = Callable[[Sequence[Generation]], None]
-"""Called with each finished batch's generations (progress)."""
 
 
 class GenerationBackend(Protocol):
@@ -251,7 +249,7 @@ class GenerationBackend(Protocol):
     """Recorded in ``metrics.json`` (``hf``, ``vllm``)."""
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
-                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]: ...
+                 on_finished: OnFinished | None = None) -> tuple[list[Generation], GenerationStats]: ...
 
 
 class _HFBackend:
@@ -264,9 +262,9 @@ class _HFBackend:
         self.batch_size = batch_size
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
-                 on_batch: OnBatch | None = None) -> tuple[list[Generation], GenerationStats]:
+                 on_finished: OnFinished | None = None) -> tuple[list[Generation], GenerationStats]:
         return greedy_generate(self.student, prompts, max_new_tokens=max_new_tokens, batch_size=self.batch_size,
-                               stop=stop, on_batch=on_batch)
+                               stop=stop, on_finished=on_finished)
 
 
 def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: StudentConfig,
@@ -282,7 +280,7 @@ def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: Stud
 
 
 def _run_style(backend: GenerationBackend, student: Any, examples: list[Example], style: str, task: Any,
-               cfg: RunConfig, chat: bool, on_batch: OnBatch | None = None) -> tuple[list[dict[str, Any]], GenerationStats]:
+               cfg: RunConfig, chat: bool, on_finished: OnFinished | None = None) -> tuple[list[dict[str, Any]], GenerationStats]:
     from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
 
     tokenizer = student.tokenizer
@@ -290,7 +288,7 @@ def _run_style(backend: GenerationBackend, student: Any, examples: list[Example]
     records: list[dict[str, Any]] = []
     if style in (STUDENT_STYLE, ANSWER_ONLY_STYLE):
         prompts = student_prompts(student, examples)
-        gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_batch=on_batch)
+        gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_finished=on_finished)
         for ex, g in zip(examples, gens):
             atype = _answer_type(ex, task)
             pred = extract_student_answer(g.text, atype, choice_letters(ex, task, task_first=True), answer_only=style == ANSWER_ONLY_STYLE)
@@ -299,13 +297,13 @@ def _run_style(backend: GenerationBackend, student: Any, examples: list[Example]
     # zero_shot_cot: two stages
     stage1 = _zero_shot_stage1_texts(student, examples, chat)
     gens1, stats1 = backend.generate(_encode_texts(tokenizer, stage1, chat), max_new, ZERO_SHOT_STAGE1_STOP,
-                                     on_batch=on_batch)
+                                     on_finished=on_finished)
     rationales = [_cut_stop(g.text, ZERO_SHOT_STAGE1_STOP) for g in gens1]
     suffix = _stage2_suffix(task)
     stage2 = [p + r + suffix for p, r in zip(stage1, rationales)]
     gens2, stats2 = backend.generate(
         _encode_texts(tokenizer, stage2, chat), min(ZERO_SHOT_ANSWER_TOKENS, max_new), ZERO_SHOT_STAGE1_STOP,
-        on_batch=on_batch,
+        on_finished=on_finished,
     )
     for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
         atype = _answer_type(ex, task)
@@ -403,7 +401,7 @@ def evaluate_model(
     with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
                                       "questions" if passes == 1 else "prompts") as stage:
         records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,
-                                    on_batch=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for g in gens)))
+                                    on_finished=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for g in gens)))
         n = len(records)
         n_correct = sum(r["correct"] for r in records)
         stage.close(f"accuracy {100 * n_correct / n:.1f}% ({n_correct}/{n})")

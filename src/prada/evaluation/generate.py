@@ -5,17 +5,20 @@
 the same with temperature / top-p sampling, each prompt drawing from its own seeded generator (the
 ``hf`` teacher backend). How it spends compute:
 
-- prompts are sorted by length (longest first) and cut into batches, so a batch holds prompts of
-  similar length and little left padding; results are put back in the input order;
-- each batch is LEFT-padded and run through one prefill pass (virtual P-Tuning tokens, when the
-  student has a prompt encoder, are prepended as embeddings; positions follow the attention mask,
-  so padding does not shift them); then one token per step is decoded from the KV cache, which
-  appends in place (``prada.evaluation.kv_cache``: no per-step copy of the whole cache);
+- prompts are sorted by length (longest first), so rows decoded together have similar lengths
+  and little left padding; results are put back in the input order;
+- the first ``batch_size`` prompts are LEFT-padded and run through one prefill pass (virtual
+  P-Tuning tokens, when the student has a prompt encoder, are prepended as embeddings; positions
+  follow the attention mask, so padding does not shift them); then one token per step is decoded
+  from the KV cache, which appends in place (``prada.evaluation.kv_cache``: no per-step copy of
+  the whole cache);
 - a row stops at an EOS id, at a stop pattern (e.g. Fine-tune-CoT's ``END``) found in the tail of
   its decoded text (decoded only after a token that can end a pattern, ``stop_candidates``), or
   after ``max_new_tokens``; finished rows are **removed from the batch and from the KV cache**
-  (``Cache.batch_select_indices``) in groups (``COMPACT_FRACTION``), so they cost little while the
-  others continue.
+  in groups (``COMPACT_FRACTION``), and the next waiting prompts are prefilled and take their
+  places (**continuous batching**: their cache rows are left-padded to the batch's length), so
+  the batch stays full until the prompts run out, instead of finishing at the pace of its
+  longest row. Leading columns that only finished rows used are dropped at the same time.
 
 Greedy decoding is deterministic: a prompt's output does not depend on its batch (up to float
 rounding of padded attention, which the tests check does not change the argmax on fp32 models).
@@ -29,13 +32,14 @@ import logging
 import re
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from prada.evaluation.kv_cache import make_decoding_cache
+from prada.evaluation.kv_cache import AppendOnlyCache, make_decoding_cache
 
 logger = logging.getLogger(__name__)
 
@@ -171,108 +175,203 @@ class PerRowSampling:
 
 COMPACT_FRACTION = 0.25
 """Finished rows leave the batch (and the KV cache) once they are this share of it: removing a
-row copies the whole cache, so rows are dropped in groups rather than one by one."""
+row copies the whole cache, so rows are dropped in groups rather than one by one. As many waiting
+prompts then take their places (continuous batching)."""
+
+
+OnFinished = Callable[[Sequence[Generation]], None]
+"""Called with each group of generations as they finish (progress reporting)."""
+
+
+@dataclass
+class _Row:
+    """One prompt being decoded."""
+
+    index: int  # the prompt's position in the caller's list
+    generated: list[int] = field(default_factory=list)
+    live: bool = True
+    reason: str = "length"
+    text: str | None = None  # set when a stop pattern cut the text
+
+
+@dataclass
+class _Batch:
+    """The decoding state of the rows in flight, in batch order."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: torch.Tensor  # (b, L) 1 = a real position, 0 = left padding
+    next_pos: torch.Tensor  # (b,) the position id of each row's next token
+    logits: torch.Tensor  # (b, V) each row's next-token logits
+
+
+class _Model:
+    """The forward passes of the decoder, with the keyword names this model's ``forward`` takes."""
+
+    def __init__(self, student: Any, capacity: int, pad_id: int) -> None:
+        self.student = student
+        self.lm = student.causal_lm
+        self.device = student.device
+        self.capacity = capacity
+        self.pad_id = pad_id
+        self.n_virtual = getattr(student, "num_virtual_tokens", 0)
+        # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
+        self.cache_kw = "cache" if _forward_accepts(self.lm, "cache") else "past_key_values"
+        self.keeps_logits = _forward_accepts(self.lm, "logits_to_keep")
+
+    def prefill(self, rows: list[_Row], prompts: Sequence[Sequence[int]]) -> _Batch:
+        """One pass over ``rows``' left-padded prompts (virtual tokens first): a batch whose cache
+        holds the prompts and whose logits predict each row's first new token."""
+        b, device = len(rows), self.device
+        width = max(len(prompts[r.index]) for r in rows)
+        input_ids = torch.full((b, width), self.pad_id, dtype=torch.long, device=device)  # (B, T) left-padded
+        mask = torch.ones((b, self.n_virtual + width), dtype=torch.long, device=device)  # (B, V+T)
+        for i, r in enumerate(rows):
+            ids = prompts[r.index]
+            input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long, device=device)
+            mask[i, self.n_virtual: self.n_virtual + width - len(ids)] = 0
+        embeds = self.lm.get_input_embeddings()(input_ids)  # (B, T, D)
+        if self.n_virtual:
+            virtual = self.student.virtual_token_embeddings(b)  # (B, V, D), at the far left as in training
+            embeds = torch.cat([virtual, embeds], dim=1)  # (B, V+T, D)
+        position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, V+T): follow the mask
+        # The last position's logits only. As an index tensor, not the int 1: the int slices a
+        # strided (B, 1, D) view, which the LM head's matmul cannot fold into one GEMM, so it
+        # broadcasts the whole (D, V) head weight per row (3.6 GB at batch 64 for a 49k vocabulary).
+        extra = {"logits_to_keep": torch.tensor([mask.shape[1] - 1], device=device)} if self.keeps_logits else {}
+        cache = make_decoding_cache(self.lm, mask.shape[1] + self.capacity)
+        out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=True,
+                      **{self.cache_kw: cache}, **extra)
+        return _Batch(rows, _returned_cache(out), mask, position_ids[:, -1] + 1, out.logits[:, -1])
+
+    def step(self, batch: _Batch, tokens: torch.Tensor) -> None:
+        """Feed each row's next token (``(b,)``): the cache grows by one position."""
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.rows), 1))], dim=1)  # (b, L+1)
+        out = self.lm(input_ids=tokens[:, None], attention_mask=batch.mask, position_ids=batch.next_pos[:, None],
+                      use_cache=True, **{self.cache_kw: batch.cache})
+        batch.cache = _returned_cache(out)
+        batch.logits = out.logits[:, -1]
+        batch.next_pos = batch.next_pos + 1
+
+
+def _keep_rows(batch: _Batch, keep: list[int]) -> None:
+    """Drop the other rows from the batch and its cache, and the leading columns no kept row uses."""
+    idx = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
+    mask = batch.mask[idx]
+    first_used = int(mask.any(dim=0).to(torch.int8).argmax())  # columns before it: padding in every row
+    if isinstance(batch.cache, AppendOnlyCache):
+        batch.cache.keep_rows(idx, drop_leading=first_used)
+        mask = mask[:, first_used:]
+    else:
+        batch.cache.batch_select_indices(idx)
+    batch.rows = [batch.rows[i] for i in keep]
+    batch.mask, batch.next_pos, batch.logits = mask, batch.next_pos[idx], batch.logits[idx]
+
+
+def _append_rows(batch: _Batch, new: _Batch) -> None:
+    """Add ``new``'s rows after ``batch``'s: both caches right-aligned by left padding."""
+    length = max(batch.mask.shape[1], new.mask.shape[1])
+    pad_old, pad_new = length - batch.mask.shape[1], length - new.mask.shape[1]
+    batch.cache.append_rows(new.cache, pad_old, pad_new)
+    batch.mask = torch.cat([torch.nn.functional.pad(batch.mask, (pad_old, 0)),
+                            torch.nn.functional.pad(new.mask, (pad_new, 0))])
+    batch.rows = batch.rows + new.rows
+    batch.next_pos = torch.cat([batch.next_pos, new.next_pos])
+    batch.logits = torch.cat([batch.logits, new.logits])
 
 
 @torch.no_grad()
-def _decode_batch(
+def _decode(
     student: Any,
-    rows: list[list[int]],
+    prompts: Sequence[Sequence[int]],
+    order: list[int],
     *,
+    batch_size: int,
     max_new_tokens: int,
     eos_ids: set[int],
     pad_id: int,
-    tokenizer: Any,
     stop_re: re.Pattern[str] | None,
     stop_ids: torch.Tensor | None,
     compact: bool,
     choose: TokenChooser,
-    prompt_indices: Sequence[int],
-) -> list[Generation]:
-    lm = student.causal_lm
-    device = student.device
-    b = len(rows)
-    width = max(len(r) for r in rows)
-    n_virtual = getattr(student, "num_virtual_tokens", 0)
-    prompt_len = n_virtual + width
-    input_ids = torch.full((b, width), pad_id, dtype=torch.long, device=device)  # (B, T) left-padded
-    # The attention mask of every step, allocated once: step k reads its first prompt_len + k columns.
-    full_mask = torch.ones((b, prompt_len + max_new_tokens), dtype=torch.long, device=device)  # (B, V+T+N)
-    for i, r in enumerate(rows):
-        input_ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long, device=device)
-        full_mask[i, n_virtual: n_virtual + width - len(r)] = 0
-    embeds = lm.get_input_embeddings()(input_ids)  # (B, T, D)
-    if n_virtual:
-        virtual = student.virtual_token_embeddings(b)  # (B, V, D), at the far left as in training
-        embeds = torch.cat([virtual, embeds], dim=1)  # (B, V+T, D)
-    mask = full_mask[:, :prompt_len]
-    position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, V+T): follow the mask
-    # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
-    cache_kw = "cache" if _forward_accepts(lm, "cache") else "past_key_values"
-    cache = make_decoding_cache(lm, prompt_len + max_new_tokens)
-    # The last position's logits only. As an index tensor, not the int 1: the int slices a strided
-    # (B, 1, D) view, which the LM head's matmul cannot fold into one GEMM, so it broadcasts the
-    # whole (D, V) head weight per row (3.6 GB copied at batch 64 for SmolLM2's 49k vocabulary).
-    extra = ({"logits_to_keep": torch.tensor([prompt_len - 1], device=device)}
-             if _forward_accepts(lm, "logits_to_keep") else {})
-    out = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids,
-             use_cache=True, **{cache_kw: cache}, **extra)
-    cache = _returned_cache(out)
-    logits = out.logits[:, -1]  # (B, V)
-    next_pos = position_ids[:, -1] + 1  # (B,)
-    can_compact = compact and hasattr(cache, "batch_select_indices")
-
-    active = list(range(b))  # original row of each batch row
-    live = [True] * b  # per batch row: still generating
-    generated: list[list[int]] = [[] for _ in range(b)]
-    reasons = ["length"] * b
-    texts: list[str | None] = [None] * b
-    for step in range(max_new_tokens):
-        tokens = choose(logits, [prompt_indices[row] for row in active])  # (b,)
+    on_finished: OnFinished | None,
+) -> tuple[list[Generation], int]:
+    """Decode ``prompts`` in ``order``, at most ``batch_size`` at a time; returns the generations
+    in the prompts' order and the number of prefill passes."""
+    tokenizer = student.tokenizer
+    model = _Model(student, max_new_tokens, pad_id)
+    results: list[Generation | None] = [None] * len(prompts)
+    waiting = deque(order)
+    batch: _Batch | None = None
+    prefills = 0
+    while waiting or batch is not None:
+        free = batch_size - (len(batch.rows) if batch is not None else 0)
+        # New prompts enter when the batch is empty or, with compaction into an AppendOnlyCache,
+        # when a group of finished rows has left it.
+        if waiting and (batch is None or (compact and isinstance(batch.cache, AppendOnlyCache)
+                                          and free >= max(1, COMPACT_FRACTION * batch_size))):
+            new = model.prefill([_Row(waiting.popleft()) for _ in range(min(free, len(waiting)))], prompts)
+            prefills += 1
+            if batch is None:
+                batch = new
+            else:
+                _append_rows(batch, new)
+        assert batch is not None
+        rows = batch.rows
+        tokens = choose(batch.logits, [r.index for r in rows])  # (b,)
         tok_list = tokens.tolist()
-        check = stop_ids[tokens.cpu()].tolist() if stop_ids is not None else [stop_re is not None] * len(tok_list)
-        for i, row in enumerate(active):
-            if not live[i]:
+        check = stop_ids[tokens.cpu()].tolist() if stop_ids is not None else [stop_re is not None] * len(rows)
+        finished: list[Generation] = []
+        for i, row in enumerate(rows):
+            if not row.live:
                 continue
             t = tok_list[i]
             if t in eos_ids:
-                reasons[row] = "eos"
-                live[i] = False
-                continue
-            generated[row].append(t)
-            if stop_re is not None and check[i]:
-                tail = tokenizer.decode(generated[row][-STOP_TAIL_TOKENS:], skip_special_tokens=True)
-                if stop_re.search(tail):
-                    full = tokenizer.decode(generated[row], skip_special_tokens=True)
-                    matches = list(stop_re.finditer(full))
-                    if matches:  # the first match ends the text
-                        texts[row] = full[: matches[0].end()]
-                        reasons[row] = "stop"
-                        live[i] = False
-        n_live = sum(live)
-        if n_live == 0 or step == max_new_tokens - 1:
-            break
-        if can_compact and len(live) - n_live >= max(1, COMPACT_FRACTION * len(live)):
-            keep = [i for i, alive in enumerate(live) if alive]
-            idx = torch.tensor(keep, dtype=torch.long, device=device)
-            cache.batch_select_indices(idx)
-            full_mask, next_pos, tokens = full_mask[idx], next_pos[idx], tokens[idx]
-            active, live = [active[i] for i in keep], [True] * len(keep)
-        elif n_live < len(live):  # finished rows wait in the batch: feed them padding
-            tokens = tokens.masked_fill(~torch.tensor(live, device=device), pad_id)
-        mask = full_mask[:, : prompt_len + step + 1]  # (b, L+1)
-        out = lm(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None],
-                 use_cache=True, **{cache_kw: cache})
-        cache = _returned_cache(out)
-        logits = out.logits[:, -1]
-        next_pos = next_pos + 1
-    results = []
-    for row in range(b):
-        text = texts[row]
-        if text is None:
-            text = tokenizer.decode(generated[row], skip_special_tokens=True)
-        results.append(Generation(tuple(generated[row]), text, reasons[row]))
-    return results
+                row.reason, row.live = "eos", False
+            else:
+                row.generated.append(t)
+                if stop_re is not None and check[i] and _stopped(row, tokenizer, stop_re):
+                    row.reason, row.live = "stop", False
+                elif len(row.generated) == max_new_tokens:
+                    row.live = False  # reason "length"
+            if not row.live:
+                text = row.text if row.text is not None else tokenizer.decode(row.generated, skip_special_tokens=True)
+                finished.append(_finish(results, row, text))
+        if finished and on_finished is not None:
+            on_finished(finished)
+        n_live = sum(r.live for r in rows)
+        if n_live == 0:
+            batch = None
+            continue
+        if compact and len(rows) - n_live >= max(1, COMPACT_FRACTION * len(rows)):
+            _keep_rows(batch, [i for i, r in enumerate(rows) if r.live])
+            tokens = tokens[[i for i, r in enumerate(rows) if r.live]]
+        elif n_live < len(rows):  # finished rows wait in the batch: feed them padding
+            tokens = tokens.masked_fill(~torch.tensor([r.live for r in rows], device=tokens.device), pad_id)
+        model.step(batch, tokens)
+    done = [g for g in results if g is not None]
+    assert len(done) == len(prompts)  # internal invariant, not user input
+    return done, prefills
+
+
+def _finish(results: list[Generation | None], row: _Row, text: str) -> Generation:
+    """Record ``row``'s generation in its place of ``results``."""
+    gen = Generation(tuple(row.generated), text, row.reason)
+    results[row.index] = gen
+    return gen
+
+
+def _stopped(row: _Row, tokenizer: Any, stop_re: re.Pattern[str]) -> bool:
+    """Whether a stop pattern ends in the row's last tokens; if so, its text is cut after the first match."""
+    tail = tokenizer.decode(row.generated[-STOP_TAIL_TOKENS:], skip_special_tokens=True)
+    if not stop_re.search(tail):
+        return False
+    full = tokenizer.decode(row.generated, skip_special_tokens=True)
+    match = stop_re.search(full)
+    if match is None:  # the tail matched across a boundary the full text decodes differently
+        return False
+    row.text = full[: match.end()]
+    return True
 
 
 def greedy_generate(student: Any, prompts: Sequence[Sequence[int]], **kwargs: Any) -> tuple[list[Generation], GenerationStats]:
@@ -290,7 +389,7 @@ def generate(
     eos_ids: Sequence[int] | None = None,
     compact: bool = True,
     sort_by_length: bool = True,
-    on_batch: Callable[[Sequence[Generation]], None] | None = None,
+    on_finished: OnFinished | None = None,
     choose: TokenChooser = greedy_tokens,
 ) -> tuple[list[Generation], GenerationStats]:
     """Continuations of ``prompts`` (lists of token ids), in the input order.
@@ -298,10 +397,11 @@ def generate(
     ``student`` is a ``prada.student.Student`` (``causal_lm``, ``tokenizer``, ``device`` and, with
     a prompt encoder, ``num_virtual_tokens``/``virtual_token_embeddings``). ``stop``: strings that
     end a row (alphanumeric ones as whole words); ``eos_ids``: default the tokenizer's EOS and the
-    generation config's EOS ids. ``compact=False`` keeps finished rows in the batch (for
-    comparison in the benchmark). ``on_batch`` is called with each finished batch's generations
-    (progress reporting). ``choose`` picks the next tokens (``greedy_tokens``, or a
-    ``PerRowSampling`` over the prompts).
+    generation config's EOS ids. ``compact=False`` keeps finished rows in the batch and decodes
+    one batch at a time (for comparison in the benchmark). ``on_finished`` is called with each
+    group of generations as they finish (progress reporting). ``choose`` picks the next tokens
+    (``greedy_tokens``, or a ``PerRowSampling`` over the prompts). ``GenerationStats.batches``
+    counts prefill passes (a batch, or a group of prompts that took finished rows' places).
     """
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be >= 1")
@@ -329,28 +429,16 @@ def generate(
     order = list(range(len(prompts)))
     if sort_by_length:
         order.sort(key=lambda i: -len(prompts[i]))
-    results: list[Generation | None] = [None] * len(prompts)
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("empty prompt")
     was_training = student.training
     student.eval()
     start = time.perf_counter()
-    batches = 0
     try:
-        for lo in range(0, len(order), batch_size):
-            chunk = order[lo: lo + batch_size]
-            rows = [list(prompts[i]) for i in chunk]
-            if any(len(r) == 0 for r in rows):
-                raise ValueError("empty prompt")
-            outs = _decode_batch(student, rows, max_new_tokens=max_new_tokens, eos_ids=eos_set, pad_id=pad_id,
-                                 tokenizer=tokenizer, stop_re=stop_re, stop_ids=stop_ids, compact=compact,
-                                 choose=choose, prompt_indices=chunk)
-            for i, g in zip(chunk, outs):
-                results[i] = g
-            batches += 1
-            if on_batch is not None:
-                on_batch(outs)
+        done, prefills = _decode(student, prompts, order, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                 eos_ids=eos_set, pad_id=pad_id, stop_re=stop_re, stop_ids=stop_ids, compact=compact,
+                                 choose=choose, on_finished=on_finished)
     finally:
         student.train(was_training)
     seconds = time.perf_counter() - start
-    done = [g for g in results if g is not None]
-    assert len(done) == len(prompts)  # internal invariant, not user input
-    return done, GenerationStats(sum(g.num_tokens for g in done), seconds, batches)
+    return done, GenerationStats(sum(g.num_tokens for g in done), seconds, prefills)

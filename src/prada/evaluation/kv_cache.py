@@ -5,6 +5,11 @@ which copies the whole cache of every layer once per generated token: at batch 1
 positions that is ~0.7 GB of memory traffic per step on SmolLM2, more than the step's matmuls
 need on a 2-core CPU. Here each layer writes the new positions into a preallocated buffer and
 returns views of the filled part, so a step copies only the new token's keys and values.
+
+For continuous batching (``prada.evaluation.generate``) an ``AppendOnlyCache`` also takes rows
+out (``keep_rows``, dropping leading columns no remaining row attends to) and takes new rows in
+(``append_rows``: another cache's rows, right-aligned with its own by left padding), so finished
+rows can be replaced by new prompts while the others go on decoding.
 """
 
 from __future__ import annotations
@@ -52,14 +57,42 @@ class AppendOnlyLayer(DynamicLayer):
         return self._length if self.is_initialized else 0
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.keep_rows(indices)
+
+    def keep_rows(self, indices: torch.Tensor, drop_leading: int = 0) -> None:
+        """Keep the rows ``indices`` (in that order) without their first ``drop_leading`` positions."""
         if not self.is_initialized:
             return
         assert self._key_buffer is not None and self._value_buffer is not None
         # Only the filled part moves; the room left for the coming tokens is kept.
-        self._key_buffer = _selected(self._key_buffer, indices, self._length)
-        self._value_buffer = _selected(self._value_buffer, indices, self._length)
-        self.keys = self._key_buffer[..., : self._length, :]
-        self.values = self._value_buffer[..., : self._length, :]
+        self._key_buffer = _selected(self._key_buffer, indices, drop_leading, self._length)
+        self._value_buffer = _selected(self._value_buffer, indices, drop_leading, self._length)
+        self._set_length(self._length - drop_leading)
+
+    def append_rows(self, other: AppendOnlyLayer, pad_self: int, pad_other: int) -> None:
+        """Put ``other``'s rows after this layer's, each side left-padded with zeros by its ``pad_``
+        so both end at the same position (``length + pad_self == other's length + pad_other``)."""
+        if not other.is_initialized:
+            return
+        assert other._key_buffer is not None and other._value_buffer is not None
+        if not self.is_initialized:
+            self.lazy_initialization(other._key_buffer[:0], other._value_buffer[:0])
+        assert self._key_buffer is not None and self._value_buffer is not None
+        length = self._length + pad_self
+        if length != other._length + pad_other:
+            raise ValueError("append_rows: the two caches would not end at the same position")
+        room = max(self._key_buffer.shape[-2] - self._length, other._key_buffer.shape[-2] - other._length)
+        self._key_buffer = _stacked(self._key_buffer, self._length, pad_self, other._key_buffer, other._length,
+                                    pad_other, length + room)
+        self._value_buffer = _stacked(self._value_buffer, self._length, pad_self, other._value_buffer,
+                                      other._length, pad_other, length + room)
+        self._set_length(length)
+
+    def _set_length(self, length: int) -> None:
+        assert self._key_buffer is not None and self._value_buffer is not None
+        self._length = length
+        self.keys = self._key_buffer[..., :length, :]
+        self.values = self._value_buffer[..., :length, :]
 
     def reset(self) -> None:
         self._length = 0
@@ -73,9 +106,22 @@ def _grown(buffer: torch.Tensor, length: int, needed: int) -> torch.Tensor:
     return bigger
 
 
-def _selected(buffer: torch.Tensor, rows: torch.Tensor, length: int) -> torch.Tensor:
+def _selected(buffer: torch.Tensor, rows: torch.Tensor, start: int, end: int) -> torch.Tensor:
     out = buffer.new_empty((len(rows), *buffer.shape[1:]))
-    out[..., :length, :] = buffer[rows, ..., :length, :]
+    out[..., : end - start, :] = buffer[rows, ..., start:end, :]
+    return out
+
+
+def _stacked(first: torch.Tensor, first_len: int, first_pad: int, second: torch.Tensor, second_len: int,
+             second_pad: int, capacity: int) -> torch.Tensor:
+    """``first``'s rows then ``second``'s, filled parts right-aligned; the padding is zeros (it is
+    masked out, and a zero, unlike uninitialised memory, cannot turn a masked product into NaN)."""
+    b1, b2 = first.shape[0], second.shape[0]
+    out = first.new_empty((b1 + b2, *first.shape[1:-2], capacity, first.shape[-1]))
+    out[:b1, ..., :first_pad, :] = 0
+    out[:b1, ..., first_pad: first_pad + first_len, :] = first[..., :first_len, :]
+    out[b1:, ..., :second_pad, :] = 0
+    out[b1:, ..., second_pad: second_pad + second_len, :] = second[..., :second_len, :]
     return out
 
 
@@ -98,10 +144,33 @@ def _all_layers_full_attention(config: Any) -> bool:
     return layer_types is None or all(t == "full_attention" for t in layer_types)
 
 
+class AppendOnlyCache(Cache):
+    """A ``Cache`` of ``AppendOnlyLayer``s (created on the first update), with row operations."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(layer_class_to_replicate=_Replicate(capacity))  # type: ignore[arg-type]
+
+    def keep_rows(self, indices: torch.Tensor, drop_leading: int = 0) -> None:
+        """Keep rows ``indices`` (in that order), without their first ``drop_leading`` positions."""
+        for layer in self.layers:
+            assert isinstance(layer, AppendOnlyLayer)
+            layer.keep_rows(indices, drop_leading)
+
+    def append_rows(self, other: AppendOnlyCache, pad_self: int, pad_other: int) -> None:
+        """Append ``other``'s rows after these, right-aligned (see ``AppendOnlyLayer.append_rows``)."""
+        assert self.layer_class_to_replicate is not None
+        while len(self.layers) < len(other.layers):
+            self.layers.append(self.layer_class_to_replicate())
+        for mine, theirs in zip(self.layers, other.layers):
+            assert isinstance(mine, AppendOnlyLayer) and isinstance(theirs, AppendOnlyLayer)
+            mine.append_rows(theirs, pad_self, pad_other)
+
+
 def make_decoding_cache(model: Any, capacity: int) -> Cache:
-    """An append-only cache for ``capacity`` positions when every layer is full attention; else
-    (sliding windows, hybrid or recurrent layers) transformers' own ``DynamicCache``."""
+    """An ``AppendOnlyCache`` for ``capacity`` positions when every layer is full attention; else
+    (sliding windows, hybrid or recurrent layers) transformers' own ``DynamicCache``, which
+    cannot take new rows in (the decoder then decodes one batch at a time)."""
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict") and not _all_layers_full_attention(config):
         return DynamicCache(config=config)
-    return Cache(layer_class_to_replicate=_Replicate(capacity))  # type: ignore[arg-type]
+    return AppendOnlyCache(capacity)

@@ -68,7 +68,7 @@ class VLLMBackend:
         return cls(vllm.LLM(**kwargs), lora_request, tokenizer)
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
-                 on_batch: Callable[[Sequence[Generation]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
+                 on_finished: Callable[[Sequence[Generation]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -88,6 +88,6 @@ class VLLMBackend:
             if reason == "eos" and ids and ids[-1] == self.tokenizer.eos_token_id:
                 ids = ids[:-1]
             gens.append(Generation(ids, c.text, reason))
-        if on_batch is not None:  # vLLM schedules all prompts at once: one "batch"
-            on_batch(gens)
+        if on_finished is not None:  # vLLM schedules all prompts at once: one "batch"
+            on_finished(gens)
         return gens, GenerationStats(sum(g.num_tokens for g in gens), seconds, 1)
