@@ -322,3 +322,18 @@ def test_a_config_round_trips_through_config_yaml_unchanged(tmp_path):
     assert again == cfg and dump_yaml(again) == text
     assert config_changes(load_raw(path), cfg, mutable=()) == []
     assert to_dict(cfg)["data"]["targets"] == ["addsub", "svamp"]
+
+
+def test_exact_top_logits_is_compared_only_where_it_changes_outputs():
+    from prada.config import config_changes, to_dict
+
+    bf16 = load_config(None, ["data.targets=[addsub]", "eval.dtype=bfloat16"])
+    saved = to_dict(bf16)
+    del saved["eval"]["exact_top_logits"]  # a run folder made before the key existed: plain logits
+    assert config_changes(saved, bf16, mutable=()) == ["eval.exact_top_logits: 0 -> 8"]
+    assert config_changes(saved, with_overrides(bf16, {"eval.exact_top_logits": 0}), mutable=()) == []
+    fp32 = to_dict(with_overrides(bf16, {"eval.dtype": "float32"}))
+    del fp32["eval"]["exact_top_logits"]  # fp32 generation has nothing to rescore
+    assert config_changes(fp32, with_overrides(bf16, {"eval.dtype": "float32"}), mutable=()) == []
+    with pytest.raises(ConfigError, match="eval.exact_top_logits: -1 must be >= 0"):
+        with_overrides(bf16, {"eval.exact_top_logits": -1})

@@ -329,7 +329,14 @@ class EvalConfig:
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     """The weights' format while generating and extracting features: ``auto`` is ``bfloat16``
     where the hardware multiplies bf16 natively (as ``train.mixed_precision: auto``), else
-    ``float32``. Greedy answers in bf16 differ from fp32 on a few questions (near-ties)."""
+    ``float32``. Greedy answers in bf16 differ from fp32 on some questions (near-ties; see
+    ``exact_top_logits``)."""
+    exact_top_logits: int = 8
+    """With ``dtype`` bf16/fp16 (``hf`` backend): every step's ``k`` largest logits per row are
+    recomputed in fp32 from an fp32 copy of the LM head (``prada.evaluation.exact_logits``), so
+    the greedy choice is not decided by the head's rounding: on a fine-tuned SmolLM2 student it
+    raised agreement with fp32 answers from 127 to 164 of 200 questions, at ~1 % of a step.
+    ``0``: off (plain bf16 logits, how bf16 evaluations ran before it existed)."""
     device: str = "auto"
     """Where the ``hf`` backend generates and features are extracted: ``auto`` (this process's
     CUDA GPU when one is visible, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
@@ -640,6 +647,7 @@ _RANGES: dict[str, tuple[Check, str]] = {
     "train.log_every": (_at_least(1), ""),
     "eval.batch_size": (_at_least(1), ""),
     "eval.max_new_tokens": (_at_least(1), ""),
+    "eval.exact_top_logits": (_at_least(0), "0 turns the fp32 rescoring off"),
     "eval.max_examples": (_at_least(1, optional=True), "null means the whole split"),
     "eval.seed": (_SEED, ""),
     "report.bootstrap_samples": (_at_least(1), ""),
@@ -969,9 +977,15 @@ def drop_removed_keys(raw: dict[str, Any], source: str = "config") -> dict[str, 
     return out
 
 
-LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32"}
+LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32", "eval.exact_top_logits": 0}
 """What a key added after a config was saved meant before it existed: a run directory made then
-is compared as if it had this value (its evaluations ran in fp32)."""
+is compared as if it had this value (its evaluations ran in fp32, with plain logits)."""
+
+INERT_WHEN: dict[str, typing.Callable[[dict[str, Any]], bool]] = {
+    "eval.exact_top_logits": lambda flat: flat.get("eval.dtype") == "float32",
+}
+"""Keys that change nothing under some settings (of the flattened config): not compared when both
+configs have those settings (fp32 generation has no lower-precision logits to rescore)."""
 
 
 def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterable[str]) -> list[str]:
@@ -982,7 +996,8 @@ def config_changes(saved: dict[str, Any], cfg: RunConfig, mutable: typing.Iterab
     old = {k: v for k, v in old.items() if k not in REMOVED_KEYS}
     old = {**{k: v for k, v in LEGACY_VALUES.items() if k not in old}, **old}
     keys = sorted(k for k in set(old) | set(new)
-                  if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable))
+                  if old.get(k) != new.get(k) and not any(k == m or k.startswith(m + ".") for m in mutable)
+                  and not (k in INERT_WHEN and INERT_WHEN[k](old) and INERT_WHEN[k](new)))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
 
 

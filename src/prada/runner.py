@@ -260,7 +260,8 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
         model: Any = job.model_ref
         info: dict[str, Any] | None = None
         if cfg.eval.backend != "vllm":  # vLLM loads its own copy per evaluation
-            model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
+            model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype,
+                                               cfg.eval.exact_top_logits)
         for task in tasks:
             events.note(f"evaluate {job.name} on {task.name}")
             invocation.at("eval", job.name, task.name)

@@ -124,11 +124,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_model_for_eval(
-    model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto", dtype: str = "float32"
+    model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto", dtype: str = "float32",
+    exact_top_logits: int = 0,
 ) -> tuple[Any, dict[str, Any]]:
     """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id,
     on ``device`` (an ``eval.device`` value), its language model's weights in ``dtype`` (an
-    ``eval.dtype`` value; a prompt encoder stays fp32 and casts its output).
+    ``eval.dtype`` value; a prompt encoder stays fp32 and casts its output). With a dtype other
+    than fp32 and ``exact_top_logits = k > 0`` (``eval.exact_top_logits``), the LM head's ``k``
+    largest logits per row are recomputed in fp32 (``prada.evaluation.exact_logits``).
 
     ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model) and the
     resolved ``dtype``. A path that does not exist, or a folder that is neither a checkpoint nor a
@@ -141,7 +144,15 @@ def load_model_for_eval(
     resolved = resolve_eval_dtype(dtype, target)
     student, info = _load_model(model_ref, student_cfg)
     student = student.to(target)
-    student.causal_lm.to(TORCH_DTYPES[resolved])
+    lm = student.causal_lm
+    if resolved != "float32" and exact_top_logits > 0 and lm.get_output_embeddings() is not None:
+        from prada.evaluation.exact_logits import exact_top_logits as hook_exact_top_logits
+
+        head = lm.get_output_embeddings()
+        bias = getattr(head, "bias", None)
+        hook_exact_top_logits(lm, head.weight.detach().float().clone(), exact_top_logits,
+                              bias.detach().float().clone() if bias is not None else None)
+    lm.to(TORCH_DTYPES[resolved])
     return student, {**info, "dtype": resolved}
 
 
@@ -355,7 +366,8 @@ def evaluate_model(
 
     To score one model on several tasks without reloading it, load it once and pass it in::
 
-        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device, cfg.eval.dtype)
+        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device, cfg.eval.dtype,
+                                             cfg.eval.exact_top_logits)
         for task in tasks:
             evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
     """
@@ -382,7 +394,8 @@ def evaluate_model(
     else:
         # vLLM generates on its own GPU copy; the student is then only read for its format and prompts.
         device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
-        student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype)
+        student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype,
+                                            cfg.eval.exact_top_logits)
         ref_text = str(model_ref)
     chat = bool(student.student_cfg.chat_template) if prompt_style != ZERO_SHOT_STYLE else bool(cfg.student.chat_template)
     if prompt_style == ZERO_SHOT_STYLE and bool(getattr(student, "num_virtual_tokens", 0)):
