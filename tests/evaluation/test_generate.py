@@ -121,6 +121,20 @@ def test_continuous_batching_refills_finished_rows_without_changing_outputs(tiny
     plain, plain_stats = greedy_generate(tiny_student, prompts, max_new_tokens=10, batch_size=4, eos_ids=eos,
                                          compact=False)
     assert plain == out and plain_stats.batches == 3
+    # Sampled rows too: each keeps its own generator, whichever rows it joins.
+    from prada.evaluation.generate import PerRowSampling, generate
+
+    def sampler(rows: list[int]) -> PerRowSampling:
+        return PerRowSampling([1.0] * len(rows), [0.95] * len(rows), [100 + i for i in rows])
+
+    every_4th = range(0, len(tiny_student.tokenizer), 4)  # a near-uniform sample ends with p ~ 1/4 a step
+    streamed, stats = generate(tiny_student, prompts, max_new_tokens=10, batch_size=3, eos_ids=every_4th,
+                               choose=sampler(list(range(len(prompts)))))
+    assert stats.batches > 4 and len({g.num_tokens for g in streamed}) > 1
+    for i, p in enumerate(prompts):
+        [alone], _ = generate(tiny_student, [p], max_new_tokens=10, batch_size=1, eos_ids=every_4th,
+                              choose=sampler([i]))
+        assert alone == streamed[i]
 
 
 def test_markov_refill_takes_the_place_of_a_finished_row(tiny_tokenizer) -> None:

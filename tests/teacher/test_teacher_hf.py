@@ -46,9 +46,9 @@ def test_hf_samples_do_not_depend_on_batching(tiny_model_dir: Path) -> None:
         backend.generate(reqs, lambda r: out.update({(r.request.example.id, r.request.sample_indices[0]): r.texts[0]}))
         return out
 
-    one, many = texts(1), texts(9)
+    one, some, many = texts(1), texts(4), texts(9)
     assert one.keys() == many.keys() and len(one) == 9
-    assert one == many
+    assert one == some == many
     sampled = {t for (eid, i), t in one.items() if i > 0}
     assert len(sampled) > 1  # sampling with different seeds differs
 

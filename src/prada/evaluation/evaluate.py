@@ -414,7 +414,7 @@ def evaluate_model(
     with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
                                       "questions" if passes == 1 else "prompts") as stage:
         records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,
-                                    on_finished=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for g in gens)))
+                                    on_finished=lambda done: stage.advance(len(done), tokens=sum(g.num_tokens for _, g in done)))
         n = len(records)
         n_correct = sum(r["correct"] for r in records)
         stage.close(f"accuracy {100 * n_correct / n:.1f}% ({n_correct}/{n})")

@@ -179,8 +179,9 @@ row copies the whole cache, so rows are dropped in groups rather than one by one
 prompts then take their places (continuous batching)."""
 
 
-OnFinished = Callable[[Sequence[Generation]], None]
-"""Called with each group of generations as they finish (progress reporting)."""
+OnFinished = Callable[[Sequence[tuple[int, Generation]]], None]
+"""Called with each group of generations as they finish, as ``(prompt index, generation)`` pairs
+(progress reporting; results handed on before the whole call returns)."""
 
 
 @dataclass
@@ -321,7 +322,7 @@ def _decode(
         tokens = choose(batch.logits, [r.index for r in rows])  # (b,)
         tok_list = tokens.tolist()
         check = stop_ids[tokens.cpu()].tolist() if stop_ids is not None else [stop_re is not None] * len(rows)
-        finished: list[Generation] = []
+        finished: list[tuple[int, Generation]] = []
         for i, row in enumerate(rows):
             if not row.live:
                 continue
@@ -336,7 +337,7 @@ def _decode(
                     row.live = False  # reason "length"
             if not row.live:
                 text = row.text if row.text is not None else tokenizer.decode(row.generated, skip_special_tokens=True)
-                finished.append(_finish(results, row, text))
+                finished.append((row.index, _finish(results, row, text)))
         if finished and on_finished is not None:
             on_finished(finished)
         n_live = sum(r.live for r in rows)
@@ -400,7 +401,8 @@ def generate(
     generation config's EOS ids. ``compact=False`` keeps finished rows in the batch and decodes
     one batch at a time (for comparison in the benchmark). ``on_finished`` is called with each
     group of generations as they finish (progress reporting). ``choose`` picks the next tokens
-    (``greedy_tokens``, or a ``PerRowSampling`` over the prompts). ``GenerationStats.batches``
+    (``greedy_tokens``, or a ``PerRowSampling`` over the prompts; it sees the prompts' indices).
+    ``GenerationStats.batches``
     counts prefill passes (a batch, or a group of prompts that took finished rows' places).
     """
     if max_new_tokens < 1:

@@ -68,7 +68,7 @@ class VLLMBackend:
         return cls(vllm.LLM(**kwargs), lora_request, tokenizer)
 
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop: Sequence[str] | None,
-                 on_finished: Callable[[Sequence[Generation]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
+                 on_finished: Callable[[Sequence[tuple[int, Generation]]], None] | None = None) -> tuple[list[Generation], GenerationStats]:
         from vllm import SamplingParams
 
         params = SamplingParams(
@@ -89,5 +89,5 @@ class VLLMBackend:
                 ids = ids[:-1]
             gens.append(Generation(ids, c.text, reason))
         if on_finished is not None:  # vLLM schedules all prompts at once: one "batch"
-            on_finished(gens)
+            on_finished(list(enumerate(gens)))
         return gens, GenerationStats(sum(g.num_tokens for g in gens), seconds, 1)

@@ -3,8 +3,9 @@
 ``teacher.model`` is anything ``prada.student.model.load_base_model`` loads: a local folder, a cached
 hub id, or an alias (``smollm2-135m-instruct``, ``qwen2.5-coder-1.5b-instruct``, ...), in
 ``teacher.dtype`` (``auto``: bfloat16 on CUDA, float32 on CPU). Generation runs on prada's own
-decoder (``prada.evaluation.generate``: one prefill, an append-only KV cache, finished rows leave
-the batch), in batches of ``teacher.batch_size`` rows sorted by prompt length. Every row — one
+decoder (``prada.evaluation.generate``: an append-only KV cache, at most ``teacher.batch_size``
+rows at a time, sorted by prompt length; a finished row's place goes to the next waiting row, and
+a request is handed on as soon as its last sample is done). Every row — one
 (question, sample) — samples from its own ``torch.Generator`` seeded from (teacher seed, example id,
 stage, sample index), so a sample's text does not depend on which other rows share its batch, nor
 on a resume (up to the floating-point effects of padding). A row ends at an EOS id or at one of its
@@ -98,53 +99,54 @@ class HFBackend:
         return self._tok.apply_chat_template(list(req.prompt), tokenize=False, add_generation_prompt=True)
 
     def generate(self, requests: Sequence[Request], on_result: OnResult) -> None:
+        from prada.evaluation.generate import Generation, PerRowSampling, generate
+
         rows: list[tuple[int, int, list[int]]] = []  # (request number, position, prompt token ids)
         for r, req in enumerate(requests):
             ids = self._tok(self._render(req), add_special_tokens=False)["input_ids"]
             rows.extend((r, p, ids) for p in range(req.n))
+        if not rows:
+            return
         # Long prompts first (memory errors show up at once); ties in request order.
         rows.sort(key=lambda row: (-len(row[2]), row[0], row[1]))
-        pending: dict[int, dict[int, tuple[str, str, int, int]]] = {}
-        started: dict[int, float] = {}
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start:start + self.batch_size]
-            t0 = time.perf_counter()
-            outs = self._generate_batch([requests[r] for r, _, _ in batch], [p for _, p, _ in batch],
-                                        [ids for _, _, ids in batch])
-            dt = time.perf_counter() - t0
-            for (r, p, _), out in zip(batch, outs, strict=True):
-                pending.setdefault(r, {})[p] = out
-                started[r] = started.get(r, 0.0) + dt / len(batch)
-                req = requests[r]
-                if len(pending[r]) == req.n:
-                    got = pending.pop(r)
-                    texts = [got[i][0] for i in range(req.n)]
-                    reasons: list[str | None] = [got[i][1] for i in range(req.n)]
-                    usage = Usage(sum(got[i][2] for i in range(req.n)), sum(got[i][3] for i in range(req.n)))
-                    on_result(Result(req, texts, reasons, usage, latency_s=started.pop(r)))
-
-    def _generate_batch(self, reqs: list[Request], positions: list[int],
-                        prompts: list[list[int]]) -> list[tuple[str, str, int, int]]:
-        from prada.evaluation.generate import PerRowSampling, generate
-
         sampler = PerRowSampling(
-            [r.sampling.temperature for r in reqs], [r.sampling.top_p for r in reqs],
-            [row_seed(self.seed, r.example.id, r.stage, r.sample_indices[p]) for r, p in zip(reqs, positions, strict=True)],
+            [requests[r].sampling.temperature for r, _, _ in rows], [requests[r].sampling.top_p for r, _, _ in rows],
+            [row_seed(self.seed, requests[r].example.id, requests[r].stage, requests[r].sample_indices[p])
+             for r, p, _ in rows],
             device=self.device,
         )
-        stops = {r.sampling.stop for r in reqs}
+        stops = {req.sampling.stop for req in requests}
         shared_stop = list(next(iter(stops))) if len(stops) == 1 else None  # else: cut after decoding
+        pending: dict[int, dict[int, tuple[str, str, int, int]]] = {}
+        start = time.perf_counter()
+
+        def finished(done: Sequence[tuple[int, Generation]]) -> None:
+            # A request is handed on (and cached) as soon as its last sample is done.
+            for i, gen in done:
+                r, p, prompt = rows[i]
+                req = requests[r]
+                pending.setdefault(r, {})[p] = self._completion(req, prompt, gen)
+                if len(pending[r]) == req.n:
+                    got = pending.pop(r)
+                    texts = [got[k][0] for k in range(req.n)]
+                    reasons: list[str | None] = [got[k][1] for k in range(req.n)]
+                    usage = Usage(sum(got[k][2] for k in range(req.n)), sum(got[k][3] for k in range(req.n)))
+                    on_result(Result(req, texts, reasons, usage, latency_s=time.perf_counter() - start))
+
+        # One stream over every row: a finished row's place goes to the next waiting one
+        # (continuous batching), at most teacher.batch_size rows at a time.
         view = _DecoderView(self._lm, self._tok, self.device)
-        gens, _ = generate(view, prompts, max_new_tokens=max(r.sampling.max_tokens for r in reqs),
-                           batch_size=len(prompts), stop=shared_stop or None, choose=sampler, sort_by_length=False)
-        results = []
-        for req, prompt, gen in zip(reqs, prompts, gens, strict=True):
-            ids = list(gen.token_ids[: req.sampling.max_tokens])
-            reason = "stop" if gen.stop_reason in ("eos", "stop") and len(ids) == len(gen.token_ids) else "length"
-            text = gen.text if len(ids) == len(gen.token_ids) else self._tok.decode(ids, skip_special_tokens=True)
-            for stop in req.sampling.stop:
-                cut = text.find(stop)
-                if cut >= 0:
-                    text, reason = text[:cut], "stop"
-            results.append((text, reason, len(prompt), len(ids)))
-        return results
+        generate(view, [ids for _, _, ids in rows], max_new_tokens=max(req.sampling.max_tokens for req in requests),
+                 batch_size=self.batch_size, stop=shared_stop or None, choose=sampler, sort_by_length=False,
+                 on_finished=finished)
+
+    def _completion(self, req: Request, prompt: list[int], gen: Any) -> tuple[str, str, int, int]:
+        """(text, finish reason, prompt tokens, completion tokens) of one generated row."""
+        ids = list(gen.token_ids[: req.sampling.max_tokens])
+        reason = "stop" if gen.stop_reason in ("eos", "stop") and len(ids) == len(gen.token_ids) else "length"
+        text = gen.text if len(ids) == len(gen.token_ids) else self._tok.decode(ids, skip_special_tokens=True)
+        for stop in req.sampling.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                text, reason = text[:cut], "stop"
+        return text, reason, len(prompt), len(ids)
