@@ -6,7 +6,8 @@
 #   bash benchmarks/bench_end_to_end.sh [OLD_REF] [DATA_DIR] [OUT_DIR]
 #
 # OLD_REF defaults to 57c9832 (main before the fast path); DATA_DIR to ../shared/data; OUT_DIR to
-# runs/e2e. The experiment: configs/experiments/multiarith_tuned.yaml with seeds=[0] and full test
+# runs/e2e. OLD_SECONDS=N (environment) skips the old run and compares with N seconds measured
+# before on the same machine (the old run alone takes ~27 min). The experiment: configs/experiments/multiarith_tuned.yaml with seeds=[0] and full test
 # splits (eval.max_examples=null): FT-CoT and PRADA trained 50 steps, each evaluated on MultiArith,
 # AddSub, SingleEq and SVAMP, features, report. The new run overrides the config's fp32 settings
 # with the defaults (train.mixed_precision, eval.dtype, train.compile: auto; eval.batch_size 128).
@@ -18,14 +19,18 @@ py=$(realpath -s "${PYTHON:-.venv/bin/python}")  # -s: a venv python is a symlin
 cfg=configs/experiments/multiarith_tuned.yaml
 common=("seeds=[0]" "eval.max_examples=null" "data.data_dir=$data")
 
-worktree=$(mktemp -d)/prada-$old_ref
-git worktree add --quiet --detach "$worktree" "$old_ref"
-trap 'git worktree remove --force "$worktree"' EXIT
-
-start=$(date +%s)
-(cd "$worktree" && PYTHONPATH="$worktree/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/old")
-old_s=$(( $(date +%s) - start ))
-echo "old ($old_ref): ${old_s} s"
+if [ -n "${OLD_SECONDS:-}" ]; then
+    old_s=$OLD_SECONDS
+    echo "old ($old_ref): ${old_s} s (OLD_SECONDS: measured before, not run now)"
+else
+    worktree=$(mktemp -d)/prada-$old_ref
+    git worktree add --quiet --detach "$worktree" "$old_ref"
+    trap 'git worktree remove --force "$worktree"' EXIT
+    start=$(date +%s)
+    (cd "$worktree" && PYTHONPATH="$worktree/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/old")
+    old_s=$(( $(date +%s) - start ))
+    echo "old ($old_ref): ${old_s} s"
+fi
 
 start=$(date +%s)
 PYTHONPATH="$(pwd)/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/new" \

@@ -3,8 +3,8 @@
 A bf16 LM head rounds every logit to 8 significant bits (steps of 0.125 at a logit of 20), so
 two candidates closer than that tie or swap, and greedy decoding takes a different path from
 there. Measured on a fine-tuned SmolLM2 student (200 questions, `docs/results.md`, "Precision"):
-bf16 decoding gave the fp32 answer on 127 questions; with only the residual stream kept in fp32
-126; with the top 8 logits of every step recomputed in fp32, 164. The rounding of the logits,
+bf16 decoding gave the fp32 answer on 123 questions; with only the residual stream kept in fp32
+126; with the top 8 logits of every step recomputed in fp32, 162. The rounding of the logits,
 not of the hidden states, is what changes most answers.
 
 ``exact_top_logits(lm, fp32_head_weight, k)`` hooks the LM head: it keeps an fp32 copy of the
