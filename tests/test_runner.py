@@ -60,7 +60,8 @@ def test_quickstart_pipeline_end_to_end_then_rerun_does_nothing(tiny_model_dir, 
     assert "\r" not in printed.err and "\x1b[" not in printed.err
     for summary in ("teacher rationale: 24/24 samples in ", "teacher answer: 24/24 samples in ",
                     "train ft_cot-seed0: 4/4 steps in ", "train prada-seed0: 4/4 steps in ",
-                    "evaluate prada-seed0 on synth_coin_flip_long: 6/6 questions in ",
+                    # every task of a model in one decoding stream, one stage
+                    "evaluate prada-seed0 on synth_coin_flip, synth_coin_flip_long: 12/12 questions in ",
                     "evaluate prada-seed0@step-2 on synth_coin_flip_long: 6/6 questions in ",
                     "features prada-seed0: 24/24 questions in ", "report: 6/6 parts in "):
         assert sum(line.startswith(summary) for line in printed.err.splitlines()) == 1, summary

@@ -244,7 +244,7 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
                 jobs.append(ModelJob(model_name(method, seed, step), str(snapshot), prompt_style_for(method), step))
 
     # 3-4. Evaluation and features, each model loaded once for all of its outputs ----------------
-    from prada.evaluation import evaluate_model, extract_features
+    from prada.evaluation import evaluate_tasks, extract_features
     from prada.evaluation.evaluate import load_model_for_eval
 
     feature_examples = _feature_examples(cfg, eval_tasks, data_dir) if want_features else {}
@@ -262,11 +262,12 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
         if cfg.eval.backend != "vllm":  # vLLM loads its own copy per evaluation
             model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype,
                                                cfg.eval.exact_top_logits)
-        for task in tasks:
-            events.note(f"evaluate {job.name} on {task.name}")
-            invocation.at("eval", job.name, task.name)
-            evaluate_model(model, task, cfg, paths.eval_dir(job.name, task.name), prompt_style=job.prompt_style,
-                           model_name=job.model_ref, model_info=info, progress=progress, label=job.name)
+        if tasks:  # every task in one decoding stream (the batch does not drain between tasks)
+            events.note(f"evaluate {job.name} on {', '.join(t.name for t in tasks)}")
+            invocation.at("eval", job.name, ", ".join(t.name for t in tasks))
+            evaluate_tasks(model, tasks, cfg, [paths.eval_dir(job.name, t.name) for t in tasks],
+                           prompt_style=job.prompt_style, model_name=job.model_ref, model_info=info,
+                           progress=progress, label=job.name)
         if wants_features:
             events.note(f"features {job.name}")
             invocation.at("features", job.name)

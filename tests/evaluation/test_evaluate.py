@@ -216,3 +216,37 @@ def test_vllm_backend_errors(tiny_model_dir, tmp_path) -> None:
     except ImportError:
         with pytest.raises(EvaluationError, match="vllm"):
             evaluate_model(str(tiny_model_dir), task, cfg, tmp_path / "o2")
+
+
+def test_evaluate_tasks_decodes_every_task_in_one_stream(tiny_student, tmp_path, monkeypatch) -> None:
+    from prada.evaluation import evaluate_tasks
+
+    first = HandTask(hand_examples(4), name="first")
+    second = HandTask([dataclasses.replace(e, id=f"second/{i}") for i, e in enumerate(hand_examples(3))],
+                      name="second")
+    cfg = eval_cfg(max_new_tokens=6, batch_size=3)
+    alone = [evaluate_model(tiny_student, t, cfg, tmp_path / "alone" / t.name, "student") for t in (first, second)]
+    calls: list[int] = []
+    real = ev.greedy_generate
+
+    def counted(student, prompts, **kw):
+        calls.append(len(prompts))
+        return real(student, prompts, **kw)
+
+    monkeypatch.setattr(ev, "greedy_generate", counted)
+    together = evaluate_tasks(tiny_student, [first, second], cfg,
+                              [tmp_path / "together" / t.name for t in (first, second)], "student")
+    assert calls == [7]  # one stream for both tasks
+    for a, b, t in zip(alone, together, ("first", "second")):
+        assert (a.task, a.n, a.correct, a.per_question) == (b.task, b.n, b.correct, b.per_question)
+        assert read_jsonl(tmp_path / "alone" / t / "predictions.jsonl") == read_jsonl(
+            tmp_path / "together" / t / "predictions.jsonl")
+    # The shared generation is split by generated tokens.
+    assert sum(m.generated_tokens for m in together) == sum(m.generated_tokens for m in alone)
+    # A finished task is read back, not decoded again; only the other one is generated.
+    (tmp_path / "together" / "second" / "metrics.json").unlink()
+    again = evaluate_tasks(tiny_student, [first, second], cfg,
+                           [tmp_path / "together" / t.name for t in (first, second)], "student")
+    assert calls == [7, 3] and again[0] == together[0] and again[1].per_question == together[1].per_question
+    with pytest.raises(ValueError, match="one out_dir"):
+        evaluate_tasks(tiny_student, [first, second], cfg, [tmp_path / "x"], "student")

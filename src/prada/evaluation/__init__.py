@@ -4,6 +4,8 @@ per-question predictions and accuracy; pooled question features for t-SNE / prox
 - ``evaluate_model(model_ref, task, cfg, out_dir, prompt_style)`` → ``out_dir/predictions.jsonl`` +
   ``out_dir/metrics.json`` (skipped when ``metrics.json`` exists, unless ``force=True``); returns
   the ``EvalMetrics`` it wrote (``prada.eval_metrics``: torch-free, for the files' readers).
+- ``evaluate_tasks(model_ref, tasks, cfg, out_dirs, prompt_style)`` → the same for several tasks,
+  the model loaded once and all their questions decoded in one stream.
 - ``extract_features(model_ref, examples_by_domain, cfg, out_path=None)`` → ``{domain: (N, D)}``.
 - ``greedy_generate(student, prompts, ...)`` → the batched KV-cache decoder underneath.
 """
@@ -12,6 +14,7 @@ from prada.eval_metrics import EvalMetrics
 from prada.evaluation.evaluate import (
     PROMPT_STYLES,
     evaluate_model,
+    evaluate_tasks,
     load_model_for_eval,
     select_examples,
 )
@@ -22,6 +25,7 @@ __all__ = [
     "EvalMetrics",
     "PROMPT_STYLES",
     "evaluate_model",
+    "evaluate_tasks",
     "extract_features",
     "save_features",
     "load_model_for_eval",

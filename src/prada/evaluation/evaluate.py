@@ -290,17 +290,20 @@ def _vllm_backend(model_ref: str | Path, info: dict[str, Any], student_cfg: Stud
 # --------------------------------------------------------------------------------------------
 
 
-def _run_style(backend: GenerationBackend, student: Any, examples: list[Example], style: str, task: Any,
+def _run_style(backend: GenerationBackend, student: Any, items: list[tuple[Example, Any]], style: str,
                cfg: RunConfig, chat: bool, on_finished: OnFinished | None = None) -> tuple[list[dict[str, Any]], GenerationStats]:
+    """Records of ``items`` — (question, its task) pairs, of one task or several — generated
+    together: one stream per generation stage, whatever their tasks."""
     from prada.data.answers import extract_student_answer, extract_teacher_answer, is_correct
 
     tokenizer = student.tokenizer
     max_new = cfg.eval.max_new_tokens
+    examples = [ex for ex, _ in items]
     records: list[dict[str, Any]] = []
     if style in (STUDENT_STYLE, ANSWER_ONLY_STYLE):
         prompts = student_prompts(student, examples)
         gens, stats = backend.generate(prompts, max_new, STUDENT_STOP, on_finished=on_finished)
-        for ex, g in zip(examples, gens):
+        for (ex, task), g in zip(items, gens):
             atype = _answer_type(ex, task)
             pred = extract_student_answer(g.text, atype, choice_letters(ex, task, task_first=True), answer_only=style == ANSWER_ONLY_STYLE)
             records.append(_record(ex, g.text, pred, is_correct(pred, ex.answer, atype), g))
@@ -310,13 +313,13 @@ def _run_style(backend: GenerationBackend, student: Any, examples: list[Example]
     gens1, stats1 = backend.generate(_encode_texts(tokenizer, stage1, chat), max_new, ZERO_SHOT_STAGE1_STOP,
                                      on_finished=on_finished)
     rationales = [_cut_stop(g.text, ZERO_SHOT_STAGE1_STOP) for g in gens1]
-    suffix = _stage2_suffix(task)
-    stage2 = [p + r + suffix for p, r in zip(stage1, rationales)]
+    suffixes = [_stage2_suffix(task) for _, task in items]
+    stage2 = [p + r + suffix for p, r, suffix in zip(stage1, rationales, suffixes)]
     gens2, stats2 = backend.generate(
         _encode_texts(tokenizer, stage2, chat), min(ZERO_SHOT_ANSWER_TOKENS, max_new), ZERO_SHOT_STAGE1_STOP,
         on_finished=on_finished,
     )
-    for ex, r, g1, g2 in zip(examples, rationales, gens1, gens2):
+    for (ex, task), r, suffix, g1, g2 in zip(items, rationales, suffixes, gens1, gens2):
         atype = _answer_type(ex, task)
         completion = _cut_stop(g2.text, ZERO_SHOT_STAGE1_STOP)
         pred = extract_teacher_answer(completion, atype, choice_letters(ex, task, task_first=True))
@@ -364,27 +367,52 @@ def evaluate_model(
     shows questions done, generated tokens/s and the ETA (``prada.progress``; default: silent),
     under ``label`` (default: the model's name).
 
-    To score one model on several tasks without reloading it, load it once and pass it in::
-
-        student, info = load_model_for_eval(ref, cfg.student, cfg.eval.device, cfg.eval.dtype,
-                                             cfg.eval.exact_top_logits)
-        for task in tasks:
-            evaluate_model(student, task, cfg, out / task.name, model_name=str(ref), model_info=info)
+    To score one model on several tasks, ``evaluate_tasks`` loads it once and decodes all the
+    tasks' questions in one stream.
     """
-    out_dir = check_dir_possible(Path(out_dir))  # a file in the way fails now, not after generating
-    metrics_path = out_dir / "metrics.json"
-    if metrics_path.is_file() and not force:
-        logger.info("%s exists: evaluation skipped", metrics_path)
-        return EvalMetrics.read(metrics_path)
+    [metrics] = evaluate_tasks(model_ref, [task], cfg, [out_dir], prompt_style, force=force,
+                               examples=None if examples is None else [examples], model_name=model_name,
+                               model_info=model_info, progress=progress, label=label)
+    return metrics
+
+
+def evaluate_tasks(
+    model_ref: str | Path | Any,
+    tasks: Sequence[TaskLike],
+    cfg: RunConfig,
+    out_dirs: Sequence[str | Path],
+    prompt_style: PromptStyle = STUDENT_STYLE,
+    *,
+    force: bool = False,
+    examples: Sequence[Sequence[Example]] | None = None,
+    model_name: str | None = None,
+    model_info: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    label: str | None = None,
+) -> list[EvalMetrics]:
+    """``evaluate_model`` for several tasks (``out_dirs[i]`` is ``tasks[i]``'s), the model loaded
+    once and the questions of every task still to evaluate decoded together: one stream (per
+    Zero-Shot-CoT stage), so the batch stays full across tasks instead of draining at the end of
+    each. Each task's files are those ``evaluate_model`` writes; its ``generation_s`` and
+    ``wall_s`` are its share, by generated tokens, of the shared generation. Tasks whose
+    ``metrics.json`` exists are returned as they are (unless ``force``)."""
+    if len(out_dirs) != len(tasks) or (examples is not None and len(examples) != len(tasks)):
+        raise ValueError("evaluate_tasks: one out_dir (and one examples list, if given) per task")
+    dirs = [check_dir_possible(Path(d)) for d in out_dirs]  # a file in the way fails now, not after generating
+    done = {i: EvalMetrics.read(d / "metrics.json") for i, d in enumerate(dirs)
+            if (d / "metrics.json").is_file() and not force}
+    for i in done:
+        logger.info("%s exists: evaluation skipped", dirs[i] / "metrics.json")
+    todo = [i for i in range(len(tasks)) if i not in done]
+    if not todo:
+        return [done[i] for i in range(len(tasks))]
     if prompt_style not in PROMPT_STYLES:
         raise EvaluationError(f"prompt style '{prompt_style}': valid styles are {list(PROMPT_STYLES)}")
     started = time.perf_counter()
-
-    if examples is None:
-        examples = evaluated_examples(task, cfg)
-    examples = list(examples)
-    if not examples:
-        raise EvaluationError(f"task '{task.name}': the {cfg.eval.split} split has no examples")
+    per_task = {i: list(examples[i]) if examples is not None else evaluated_examples(tasks[i], cfg) for i in todo}
+    for i in todo:
+        if not per_task[i]:
+            raise EvaluationError(f"task '{tasks[i].name}': the {cfg.eval.split} split has no examples")
 
     student: Any  # a loaded Student, or a stand-in with its interface (tests)
     if hasattr(model_ref, "causal_lm") and hasattr(model_ref, "tokenizer"):
@@ -409,43 +437,51 @@ def evaluate_model(
     else:
         backend = _HFBackend(student, cfg.eval.batch_size)
 
+    items = [(ex, tasks[i]) for i in todo for ex in per_task[i]]
     # Zero-Shot-CoT generates twice per question (rationale, then answer): two prompts each.
     passes = 2 if prompt_style == ZERO_SHOT_STYLE else 1
-    with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {task.name}", len(examples) * passes,
+    names = ", ".join(tasks[i].name for i in todo)
+    with (progress or silent()).stage(f"evaluate {label or model_name or ref_text} on {names}", len(items) * passes,
                                       "questions" if passes == 1 else "prompts") as stage:
-        records, stats = _run_style(backend, student, examples, prompt_style, task, cfg, chat,
-                                    on_finished=lambda done: stage.advance(len(done), tokens=sum(g.num_tokens for _, g in done)))
-        n = len(records)
-        n_correct = sum(r["correct"] for r in records)
-        stage.close(f"accuracy {100 * n_correct / n:.1f}% ({n_correct}/{n})")
-    metrics = EvalMetrics(
-        task=task.name,
-        split=cfg.eval.split,
-        n=n,
-        correct=n_correct,
-        accuracy=n_correct / n,
-        no_answer=sum(r["prediction"] is None for r in records),
-        model=ref_text,
-        method=info["method"],
-        step=info["step"],
-        prompt_style=prompt_style,
-        chat_template=chat,
-        backend=backend.name,
-        device=None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
-        dtype=None if cfg.eval.backend == "vllm" else _weights_dtype(student),
-        batch_size=cfg.eval.batch_size,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        max_examples=cfg.eval.max_examples,
-        subset_seed=cfg.eval.seed,
-        generated_tokens=stats.generated_tokens,
-        generation_s=round(stats.seconds, 3),
-        tokens_per_s=round(stats.tokens_per_s, 2),
-        wall_s=round(time.perf_counter() - started, 3),
-        # Per-question outcomes (ids only, no dataset text), so reports and their bootstrap
-        # intervals can be rebuilt from metrics files alone.
-        per_question=PerQuestion([r["id"] for r in records], [int(r["correct"]) for r in records]),
-    )
-    write_jsonl_atomic(out_dir / "predictions.jsonl", records)
-    metrics.write(metrics_path)  # last: its presence marks a finished evaluation
-    logger.info("%s on %s: %d/%d = %.1f%%", ref_text, task.name, n_correct, n, 100 * metrics.accuracy)
-    return metrics
+        records, stats = _run_style(backend, student, items, prompt_style, cfg, chat,
+                                    on_finished=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for _, g in gens)))
+        scores = [(tasks[i].name, sum(r["correct"] for r in part), len(part))
+                  for i, part in zip(todo, _split(records, [len(per_task[i]) for i in todo]))]
+        stage.close(", ".join(f"{'accuracy' if len(scores) == 1 else name} {100 * c / n:.1f}% ({c}/{n})"
+                              for name, c, n in scores))
+    wall = time.perf_counter() - started
+    common = dict(model=ref_text, method=info["method"], step=info["step"], prompt_style=prompt_style,
+                  chat_template=chat, backend=backend.name,
+                  device=None if cfg.eval.backend == "vllm" else str(student.device),  # vLLM picks its own GPU
+                  dtype=None if cfg.eval.backend == "vllm" else _weights_dtype(student),
+                  batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens,
+                  max_examples=cfg.eval.max_examples, subset_seed=cfg.eval.seed)
+    for i, part in zip(todo, _split(records, [len(per_task[i]) for i in todo])):
+        tokens = sum(r["generated_tokens"] for r in part)
+        share = tokens / stats.generated_tokens if stats.generated_tokens else len(part) / len(records)
+        n, n_correct = len(part), sum(r["correct"] for r in part)
+        generation_s = stats.seconds * share
+        metrics = EvalMetrics(
+            task=tasks[i].name, split=cfg.eval.split, n=n, correct=n_correct, accuracy=n_correct / n,
+            no_answer=sum(r["prediction"] is None for r in part), **common,
+            generated_tokens=tokens, generation_s=round(generation_s, 3),
+            tokens_per_s=round(tokens / generation_s, 2) if generation_s > 0 else 0.0,
+            wall_s=round(wall * share, 3),
+            # Per-question outcomes (ids only, no dataset text), so reports and their bootstrap
+            # intervals can be rebuilt from metrics files alone.
+            per_question=PerQuestion([r["id"] for r in part], [int(r["correct"]) for r in part]),
+        )
+        write_jsonl_atomic(dirs[i] / "predictions.jsonl", part)
+        metrics.write(dirs[i] / "metrics.json")  # last: its presence marks a finished evaluation
+        logger.info("%s on %s: %d/%d = %.1f%%", ref_text, tasks[i].name, n_correct, n, 100 * metrics.accuracy)
+        done[i] = metrics
+    return [done[i] for i in range(len(tasks))]
+
+
+def _split(records: list[dict[str, Any]], sizes: list[int]) -> list[list[dict[str, Any]]]:
+    """``records`` cut into consecutive parts of ``sizes``."""
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(records[start: start + size])
+        start += size
+    return parts
