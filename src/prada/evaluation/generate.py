@@ -209,11 +209,11 @@ class _Batch:
 class _Model:
     """The forward passes of the decoder, with the keyword names this model's ``forward`` takes."""
 
-    def __init__(self, student: Any, capacity: int, pad_id: int) -> None:
+    def __init__(self, student: Any, max_new_tokens: int, pad_id: int) -> None:
         self.student = student
         self.lm = student.causal_lm
         self.device = student.device
-        self.capacity = capacity
+        self.max_new_tokens = max_new_tokens  # the cache's room past a prompt
         self.pad_id = pad_id
         self.n_virtual = getattr(student, "num_virtual_tokens", 0)
         # transformers >= 5.2x names the KV cache `cache` (`past_key_values` is deprecated).
@@ -240,7 +240,7 @@ class _Model:
         # strided (B, 1, D) view, which the LM head's matmul cannot fold into one GEMM, so it
         # broadcasts the whole (D, V) head weight per row (3.6 GB at batch 64 for a 49k vocabulary).
         extra = {"logits_to_keep": torch.tensor([mask.shape[1] - 1], device=device)} if self.keeps_logits else {}
-        cache = make_decoding_cache(self.lm, mask.shape[1] + self.capacity)
+        cache = make_decoding_cache(self.lm, mask.shape[1] + self.max_new_tokens)
         out = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids, use_cache=True,
                       **{self.cache_kw: cache}, **extra)
         return _Batch(rows, _returned_cache(out), mask, position_ids[:, -1] + 1, out.logits[:, -1])
