@@ -153,3 +153,14 @@ def test_markov_refill_takes_the_place_of_a_finished_row(tiny_tokenizer) -> None
     # prefill a+b, step, (a ends: b alone) step, prefill d into the free place, step with b and d.
     assert student.causal_lm.calls == [2, 2, 1, 1, 2]
     assert stats.batches == 2 and finished == [1, 2]
+
+
+def test_a_wide_batch_is_prefilled_in_groups_of_similar_length(tiny_student) -> None:
+    from prada.evaluation.generate import PREFILL_ROWS
+
+    prompts = _prompts(tiny_student.tokenizer) * 8  # 40 prompts of 5 lengths
+    assert PREFILL_ROWS < len(prompts)
+    out, stats = greedy_generate(tiny_student, prompts, max_new_tokens=6, batch_size=len(prompts))
+    assert stats.batches == 2  # 32 + 8 rows, one batch
+    once, _ = greedy_generate(tiny_student, prompts[:5], max_new_tokens=6, batch_size=5)
+    assert out == once * 8

@@ -29,7 +29,7 @@ def test_appends_in_place_and_keeps_rows_without_leading_columns() -> None:
 def test_append_rows_right_aligns_and_pads_with_zeros() -> None:
     old, old_keys = _filled(2, 5, 0.0)
     new, new_keys = _filled(1, 3, 100.0)
-    old.append_rows(new, pad_self=0, pad_other=2)
+    old.append_rows([new], pad_self=0, pad_others=[2])
     keys = old.layers[0].keys  # (3, 1, 5, 2)
     assert keys.shape == (3, 1, 5, 2) and old.get_seq_length() == 5
     assert torch.equal(keys[:2], old_keys)
@@ -39,9 +39,20 @@ def test_append_rows_right_aligns_and_pads_with_zeros() -> None:
     assert k.shape == (3, 1, 6, 2) and torch.equal(k[:, :, 5], torch.ones(3, 1, 2))
     # A longer newcomer left-pads the rows already there.
     longer, longer_keys = _filled(1, 8, 50.0)
-    old.append_rows(longer, pad_self=2, pad_other=0)
+    old.append_rows([longer], pad_self=2, pad_others=[0])
     keys = old.layers[0].keys
     assert keys.shape == (4, 1, 8, 2) and torch.equal(keys[3], longer_keys[0])
     assert torch.equal(keys[:3, ..., :2, :], torch.zeros(3, 1, 2, 2)) and torch.equal(keys[:2, ..., 2:7, :], old_keys)
     with pytest.raises(ValueError, match="same position"):
-        old.append_rows(new, pad_self=0, pad_other=0)
+        old.append_rows([new], pad_self=0, pad_others=[0])
+
+
+def test_append_rows_takes_several_caches_in_one_copy() -> None:
+    base, base_keys = _filled(1, 4, 0.0)
+    a, a_keys = _filled(2, 2, 10.0)
+    b, b_keys = _filled(1, 3, 20.0)
+    base.append_rows([a, b], pad_self=0, pad_others=[2, 1])
+    keys = base.layers[0].keys  # (4, 1, 4, 2): base, a's two rows, b
+    assert keys.shape == (4, 1, 4, 2)
+    assert torch.equal(keys[0], base_keys[0]) and torch.equal(keys[1:3, ..., 2:, :], a_keys)
+    assert torch.equal(keys[3, ..., 1:, :], b_keys[0]) and not keys[1:3, ..., :2, :].any() and not keys[3, ..., 0, :].any()

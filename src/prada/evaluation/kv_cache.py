@@ -14,6 +14,7 @@ rows can be replaced by new prompts while the others go on decoding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -69,24 +70,29 @@ class AppendOnlyLayer(DynamicLayer):
         self._value_buffer = _selected(self._value_buffer, indices, drop_leading, self._length)
         self._set_length(self._length - drop_leading)
 
-    def append_rows(self, other: AppendOnlyLayer, pad_self: int, pad_other: int) -> None:
-        """Put ``other``'s rows after this layer's, each side left-padded with zeros by its ``pad_``
-        so both end at the same position (``length + pad_self == other's length + pad_other``)."""
-        if not other.is_initialized:
+    def append_rows(self, others: Sequence[AppendOnlyLayer], pad_self: int, pad_others: Sequence[int]) -> None:
+        """Put the rows of ``others`` after this layer's (in order), each part left-padded with
+        zeros by its pad so all end at the same position (``length + pad`` equal for every part).
+        One copy of everything, however many parts."""
+        parts = [(layer, pad) for layer, pad in zip(others, pad_others, strict=True) if layer.is_initialized]
+        if not parts:
             return
-        assert other._key_buffer is not None and other._value_buffer is not None
         if not self.is_initialized:
-            self.lazy_initialization(other._key_buffer[:0], other._value_buffer[:0])
-        assert self._key_buffer is not None and self._value_buffer is not None
+            first = parts[0][0]
+            assert first._key_buffer is not None and first._value_buffer is not None
+            self.lazy_initialization(first._key_buffer[:0], first._value_buffer[:0])
+        parts = [(self, pad_self), *parts]
         length = self._length + pad_self
-        if length != other._length + pad_other:
-            raise ValueError("append_rows: the two caches would not end at the same position")
-        room = max(self._key_buffer.shape[-2] - self._length, other._key_buffer.shape[-2] - other._length)
-        self._key_buffer = _stacked(self._key_buffer, self._length, pad_self, other._key_buffer, other._length,
-                                    pad_other, length + room)
-        self._value_buffer = _stacked(self._value_buffer, self._length, pad_self, other._value_buffer,
-                                      other._length, pad_other, length + room)
+        if any(layer._length + pad != length for layer, pad in parts):
+            raise ValueError("append_rows: the caches would not end at the same position")
+        room = max(layer._capacity() - layer._length for layer, _ in parts)
+        self._key_buffer = _stacked([(layer._key_buffer, layer._length, pad) for layer, pad in parts], length + room)
+        self._value_buffer = _stacked([(layer._value_buffer, layer._length, pad) for layer, pad in parts], length + room)
         self._set_length(length)
+
+    def _capacity(self) -> int:
+        assert self._key_buffer is not None
+        return self._key_buffer.shape[-2]
 
     def _set_length(self, length: int) -> None:
         assert self._key_buffer is not None and self._value_buffer is not None
@@ -112,16 +118,21 @@ def _selected(buffer: torch.Tensor, rows: torch.Tensor, start: int, end: int) ->
     return out
 
 
-def _stacked(first: torch.Tensor, first_len: int, first_pad: int, second: torch.Tensor, second_len: int,
-             second_pad: int, capacity: int) -> torch.Tensor:
-    """``first``'s rows then ``second``'s, filled parts right-aligned; the padding is zeros (it is
-    masked out, and a zero, unlike uninitialised memory, cannot turn a masked product into NaN)."""
-    b1, b2 = first.shape[0], second.shape[0]
-    out = first.new_empty((b1 + b2, *first.shape[1:-2], capacity, first.shape[-1]))
-    out[:b1, ..., :first_pad, :] = 0
-    out[:b1, ..., first_pad: first_pad + first_len, :] = first[..., :first_len, :]
-    out[b1:, ..., :second_pad, :] = 0
-    out[b1:, ..., second_pad: second_pad + second_len, :] = second[..., :second_len, :]
+def _stacked(parts: Sequence[tuple[torch.Tensor | None, int, int]], capacity: int) -> torch.Tensor:
+    """The rows of every ``(buffer, filled length, left pad)`` part, one after the other, their
+    filled parts right-aligned; the padding is zeros (it is masked out, and a zero, unlike
+    uninitialised memory, cannot turn a masked product into NaN)."""
+    first = parts[0][0]
+    assert first is not None
+    rows = sum(buffer.shape[0] for buffer, _, _ in parts if buffer is not None)
+    out = first.new_empty((rows, *first.shape[1:-2], capacity, first.shape[-1]))
+    start = 0
+    for buffer, length, pad in parts:
+        assert buffer is not None
+        end = start + buffer.shape[0]
+        out[start:end, ..., :pad, :] = 0
+        out[start:end, ..., pad: pad + length, :] = buffer[..., :length, :]
+        start = end
     return out
 
 
@@ -156,14 +167,16 @@ class AppendOnlyCache(Cache):
             assert isinstance(layer, AppendOnlyLayer)
             layer.keep_rows(indices, drop_leading)
 
-    def append_rows(self, other: AppendOnlyCache, pad_self: int, pad_other: int) -> None:
-        """Append ``other``'s rows after these, right-aligned (see ``AppendOnlyLayer.append_rows``)."""
+    def append_rows(self, others: Sequence[AppendOnlyCache], pad_self: int, pad_others: Sequence[int]) -> None:
+        """Append the rows of ``others`` after these, right-aligned (``AppendOnlyLayer.append_rows``)."""
         assert self.layer_class_to_replicate is not None
-        while len(self.layers) < len(other.layers):
+        while len(self.layers) < max((len(o.layers) for o in others), default=0):
             self.layers.append(self.layer_class_to_replicate())
-        for mine, theirs in zip(self.layers, other.layers):
-            assert isinstance(mine, AppendOnlyLayer) and isinstance(theirs, AppendOnlyLayer)
-            mine.append_rows(theirs, pad_self, pad_other)
+        for i, mine in enumerate(self.layers):
+            theirs = [o.layers[i] for o in others if i < len(o.layers)]
+            pads = [pad for o, pad in zip(others, pad_others, strict=True) if i < len(o.layers)]
+            assert isinstance(mine, AppendOnlyLayer) and all(isinstance(t, AppendOnlyLayer) for t in theirs)
+            mine.append_rows(theirs, pad_self, pads)  # type: ignore[arg-type]
 
 
 def make_decoding_cache(model: Any, capacity: int) -> Cache:
