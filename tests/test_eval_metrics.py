@@ -72,8 +72,15 @@ def test_every_committed_metrics_file_reads_without_rewriting():
     paths = sorted(RESULTS.rglob("metrics.json"))
     if not paths:
         pytest.skip("no committed results")
+    from prada.eval_metrics import EVAL_METRICS_FORMAT
+
+    formats = set()
     for path in paths:
         metrics = EvalMetrics.read(path)
-        assert metrics.format == 0 and metrics.n > 0, path
+        assert metrics.format in (0, EVAL_METRICS_FORMAT) and metrics.n > 0, path
+        formats.add(metrics.format)
         raw = json.loads(path.read_text())
         assert {k: v for k, v in metrics.to_json().items() if k in raw} == raw, path
+        if metrics.format == EVAL_METRICS_FORMAT:  # written by this version: every field, as read
+            assert metrics.to_json() == raw, path
+    assert 0 in formats  # the results committed before versioning are still read
