@@ -322,8 +322,8 @@ def _decode(
             entering = [_Row(waiting.popleft()) for _ in range(min(free, len(waiting)))]
             # Prefilled in groups of similar length (the prompts are sorted), each padded to its own
             # widest prompt: one pass over 128 prompts of 50-110 tokens would pad them all to 110.
-            step = PREFILL_ROWS if model.appendable else len(entering)
-            parts = [model.prefill(entering[lo: lo + step], prompts) for lo in range(0, len(entering), step)]
+            group = PREFILL_ROWS if model.appendable else len(entering)
+            parts = [model.prefill(entering[lo: lo + group], prompts) for lo in range(0, len(entering), group)]
             prefills += len(parts)
             batch = _joined(parts if batch is None else [batch, *parts])
         assert batch is not None
