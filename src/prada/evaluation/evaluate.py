@@ -445,8 +445,8 @@ def evaluate_tasks(
                                       "questions" if passes == 1 else "prompts") as stage:
         records, stats = _run_style(backend, student, items, prompt_style, cfg, chat,
                                     on_finished=lambda gens: stage.advance(len(gens), tokens=sum(g.num_tokens for _, g in gens)))
-        scores = [(tasks[i].name, sum(r["correct"] for r in part), len(part))
-                  for i, part in zip(todo, _split(records, [len(per_task[i]) for i in todo]))]
+        parts = _split(records, [len(per_task[i]) for i in todo])  # each task's records, in `todo` order
+        scores = [(tasks[i].name, sum(r["correct"] for r in part), len(part)) for i, part in zip(todo, parts)]
         stage.close(", ".join(f"{'accuracy' if len(scores) == 1 else name} {100 * c / n:.1f}% ({c}/{n})"
                               for name, c, n in scores))
     wall = time.perf_counter() - started
@@ -456,7 +456,7 @@ def evaluate_tasks(
                   dtype=None if cfg.eval.backend == "vllm" else _weights_dtype(student),
                   batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens,
                   max_examples=cfg.eval.max_examples, subset_seed=cfg.eval.seed)
-    for i, part in zip(todo, _split(records, [len(per_task[i]) for i in todo])):
+    for i, part in zip(todo, parts):
         tokens = sum(r["generated_tokens"] for r in part)
         share = tokens / stats.generated_tokens if stats.generated_tokens else len(part) / len(records)
         n, n_correct = len(part), sum(r["correct"] for r in part)

@@ -49,9 +49,7 @@ class AppendOnlyLayer(DynamicLayer):
             self._value_buffer = _grown(self._value_buffer, self._length, end)
         self._key_buffer[..., self._length:end, :] = key_states
         self._value_buffer[..., self._length:end, :] = value_states
-        self._length = end
-        self.keys = self._key_buffer[..., :end, :]  # (B, H, L, D) views, no copy
-        self.values = self._value_buffer[..., :end, :]
+        self._set_length(end)
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
@@ -97,7 +95,7 @@ class AppendOnlyLayer(DynamicLayer):
     def _set_length(self, length: int) -> None:
         assert self._key_buffer is not None and self._value_buffer is not None
         self._length = length
-        self.keys = self._key_buffer[..., :length, :]
+        self.keys = self._key_buffer[..., :length, :]  # (B, H, L, D) views, no copy
         self.values = self._value_buffer[..., :length, :]
 
     def reset(self) -> None:
