@@ -3,7 +3,8 @@ FT-CoT vs PRADA, side by side in one run (printed, not a test).
 
     .venv/bin/python benchmarks/bench_train_step.py [--model smollm2-135m-instruct] [--backbone full]
         [--batch 8] [--seq 256] [--question 64] [--steps 8] [--warmup 2] [--grad-ckpt] [--rounds 1]
-        [--device cpu|cuda] [--precisions no,auto] [--compile auto|yes|no] [--methods ft_cot,prada]
+        [--device cpu|cuda] [--precisions no,auto] [--compile auto|yes|no] [--attention auto|model|sdpa_recompute]
+        [--methods ft_cot,prada]
 
 Every (precision, method) runs in its own subprocess (peak RSS is that run's own), on the same
 source batch (``batch × seq`` tokens: ``question`` question tokens, then target tokens); PRADA also
@@ -33,7 +34,7 @@ def run_one(args: argparse.Namespace) -> dict:
 
     from prada.adversarial import DomainClassifier, dann_lambda
     from prada.config import load_config
-    from prada.hardware import resolve_compile, resolve_mixed_precision, tune_allocator
+    from prada.hardware import resolve_attention, resolve_compile, resolve_mixed_precision, tune_allocator
     from prada.methods import method_spec
     from prada.student.student import build_student
     from prada.training.loop import Trainee, clip_gradients, make_optimizer, make_scheduler, param_groups
@@ -50,8 +51,11 @@ def run_one(args: argparse.Namespace) -> dict:
     spec = method_spec(args.method)
     student = build_student(cfg, prompt_encoder=spec.prompt_encoder)
     student.fused_lm_loss = precision != "no"
+    attention = resolve_attention(args.train_attention, compiled, precision, device)
     if args.attn:
         student.causal_lm.set_attn_implementation(args.attn)
+    elif attention != "model":
+        student.set_training_attention(attention)
     if args.grad_ckpt:  # recompute activations in backward: memory for ~1/3 more compute
         student.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if compiled:
@@ -101,7 +105,7 @@ def run_one(args: argparse.Namespace) -> dict:
             times.append(elapsed)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
     peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else peak_kib / 2**20
-    return {"method": args.method, "precision": precision, "compiled": compiled, "first_step_s": first,
+    return {"method": args.method, "precision": precision, "compiled": compiled, "attention": attention, "first_step_s": first,
             "step_s_median": statistics.median(times), "step_s": times, "peak_gib": peak_gib,
             "peak_kind": "GPU" if cuda else "RSS", "threads": torch.get_num_threads(),
             "trainable": {k: sum(p.numel() for p in v) for k, v in student.trainable_parameters().items()}}
@@ -124,7 +128,8 @@ def main() -> None:
     p.add_argument("--mixed-precision", dest="precisions_alias", help=argparse.SUPPRESS)  # the old flag
     p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"], help="train.compile")
     p.add_argument("--methods", default="ft_cot,prada")
-    p.add_argument("--attn", default=None, help="attention implementation (default: the model's)")
+    p.add_argument("--attn", default=None, help="a transformers attention implementation (overrides --attention)")
+    p.add_argument("--attention", dest="train_attention", default="auto", help="train.attention: auto, model, sdpa_recompute")
     p.add_argument("--method", help=argparse.SUPPRESS)  # internal: run one (precision, method), print JSON
     p.add_argument("--precision", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -145,7 +150,7 @@ def main() -> None:
                     sys.exit(f"{method} at {precision} failed:\n{out.stderr[-3000:]}")
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 results.setdefault((r["precision"], method), []).append(r)
-                print(f"  ... {method} {r['precision']}{' compiled' if r['compiled'] else ''}: first step "
+                print(f"  ... {method} {r['precision']}{' compiled' if r['compiled'] else ''} attention={r['attention']}: first step "
                       f"{r['first_step_s']:.1f} s, median {r['step_s_median']:.3f} s, peak {r['peak_kind']} "
                       f"{r['peak_gib']:.2f} GiB", flush=True)
 

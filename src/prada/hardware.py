@@ -137,6 +137,24 @@ def resolve_compile(requested: str, precision: str, device: str | torch.device) 
     return precision == "bf16" and torch.device(device).type == "cpu" and has_cxx_compiler()
 
 
+ATTENTION_MODES = ("auto", "model", "sdpa_recompute")
+
+
+def resolve_attention(requested: str, compiled: bool, precision: str, device: str | torch.device) -> str:
+    """The student's training attention (``train.attention``): ``auto`` is ``sdpa_recompute``
+    on the compiled bf16 CPU path (where inductor fuses its backward), ``model`` elsewhere.
+
+    >>> resolve_attention("auto", True, "bf16", "cpu"), resolve_attention("auto", False, "no", "cpu")
+    ('sdpa_recompute', 'model')
+    """
+    if requested not in ATTENTION_MODES:
+        raise ConfigError(f"train.attention '{requested}': valid values are {list(ATTENTION_MODES)}")
+    if requested != "auto":
+        return requested
+    fast_cpu = compiled and precision == "bf16" and torch.device(device).type == "cpu"
+    return "sdpa_recompute" if fast_cpu else "model"
+
+
 def has_cxx_compiler() -> bool:
     """A C++ compiler on the PATH (``$CXX``, ``g++``, ``c++`` or ``clang++``)."""
     return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)

@@ -129,6 +129,7 @@ def test_compiled_layers_train_and_match_eager_at_step_0(make_cfg, corpus, tmp_p
         cfg = make_cfg("train.mixed_precision=bf16", f"train.compile={mode}", "train.max_steps=3")
         summary = train(cfg, "prada", 0, tmp_path / mode, corpus)
         assert summary.compiled is (mode == "yes")
+        assert summary.attention == ("sdpa_recompute" if mode == "yes" else "model")  # train.attention: auto
         logs[mode] = read_jsonl(tmp_path / mode / "log.jsonl")
     assert logs["yes"][0]["L_y"] == pytest.approx(logs["no"][0]["L_y"], rel=2e-2)
     assert logs["yes"][-1]["L_y"] < logs["yes"][0]["L_y"]

@@ -235,6 +235,19 @@ class Student(nn.Module):
         ones = attention_mask.new_ones((b, self.num_virtual_tokens))  # (B, V)
         return torch.cat([virtual, embeds], dim=1), torch.cat([ones, attention_mask], dim=1)
 
+    def set_training_attention(self, name: str) -> None:
+        """Switch the model to the attention implementation ``name`` (``train.attention``);
+        ``sdpa_recompute`` is registered with transformers first. Checkpoints do not record it."""
+        from prada.student import attention
+
+        if name == attention.IMPLEMENTATION:
+            attention.register()
+        try:
+            self.causal_lm.set_attn_implementation(name)
+        except (ValueError, ImportError) as e:
+            raise ConfigError(f"train.attention '{name}': {type(self.causal_lm).__name__} cannot use it ({e}); "
+                              "set train.attention: model") from None
+
     def compile_layers(self) -> int:
         """``torch.compile`` every decoder layer in place (dynamic shapes); returns how many.
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 from prada.adversarial import DomainClassifier, LossOutput, dann_lambda, prada_objective
 from prada.config import RunConfig, check_method, config_changes, dump_yaml, to_dict
 from prada.errors import ConfigError, TrainingError
-from prada.hardware import describe, resolve_compile, resolve_mixed_precision, tune_allocator
+from prada.hardware import describe, resolve_attention, resolve_compile, resolve_mixed_precision, tune_allocator
 from prada.io import (
     JsonlAppender,
     atomic_dir,
@@ -369,9 +369,11 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     )
     main = accelerator.is_main_process
     compiled = resolve_compile(tc.compile, precision, accelerator.device)
+    attention = resolve_attention(tc.attention, compiled, precision, accelerator.device)
     if main:
         print(f"precision: {precision} (train.mixed_precision={tc.mixed_precision}; {describe(accelerator.device)}); "
-              f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile})", file=sys.stderr, flush=True)
+              f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile}); "
+              f"attention: {attention} (train.attention={tc.attention})", file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
     cfg = clamp_max_length(cfg, spec, _context_length(student))
@@ -407,6 +409,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # fp32 keeps the reference kernels (bit for bit the results measured before mixed precision);
     # the fast path fuses the LM head with its loss and the AdamW update, and compiles the layers.
     trainee.student.fused_lm_loss = precision != "no"
+    if attention != "model":
+        trainee.student.set_training_attention(attention)
     if compiled:
         trainee.student.compile_layers()
     groups = param_groups(trainee.student, trainee.classifier, cfg)
@@ -533,7 +537,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                   "targets": {k: len(v) for k, v in targets.items()}},
         trainable_parameters=counts, num_processes=accelerator.num_processes,
         device=accelerator.device.type, mixed_precision=precision,
-        mixed_precision_requested=tc.mixed_precision, compiled=compiled,
+        mixed_precision_requested=tc.mixed_precision, compiled=compiled, attention=attention,
         effective_batch_size=tc.batch_size * tc.grad_accum * accelerator.num_processes,
         resumed_from_step=start_step or None,
         final=last,

@@ -47,6 +47,8 @@ class TrainSummary:
     mixed_precision_requested: str | None = None
     """``train.mixed_precision`` as configured (``auto`` resolves per machine)."""
     compiled: bool | None = None
+    attention: str | None = None
+    """The student's training attention (``train.attention`` resolved: ``model`` or ``sdpa_recompute``)."""
     effective_batch_size: int | None = None
     resumed_from_step: int | None = None
     final: dict[str, Any] = field(default_factory=dict)
