@@ -2,13 +2,13 @@
 FT-CoT vs PRADA, side by side in one run (printed, not a test).
 
     .venv/bin/python benchmarks/bench_train_step.py [--model smollm2-135m-instruct] [--backbone full]
-        [--batch 8] [--seq 256] [--question 64] [--steps 8] [--warmup 2] [--grad-ckpt] [--rounds 1]
+        [--batch 8] [--seq 256] [--question 64] [--targets 8] [--steps 8] [--warmup 2] [--grad-ckpt] [--rounds 1]
         [--device cpu|cuda] [--precisions no,auto] [--compile auto|yes|no] [--attention auto|model|sdpa_recompute]
         [--methods ft_cot,prada]
 
 Every (precision, method) runs in its own subprocess (peak RSS is that run's own), on the same
 source batch (``batch × seq`` tokens: ``question`` question tokens, then target tokens); PRADA also
-runs ``batch`` target questions of ``question`` tokens, its prompt encoder and the domain
+runs ``targets`` (default ``batch``) target questions of ``question`` tokens, its prompt encoder and the domain
 classifier. A step is what ``prada.training.loop.train`` does: the precision and compile choices
 it resolves (``prada.hardware``), its optimizer (``make_optimizer``), LR schedule, separate
 gradient clipping and the allocator tuning; the fp32 run is the reference path.
@@ -73,8 +73,9 @@ def run_one(args: argparse.Namespace) -> dict:
            "labels": torch.full((b, t), -100), "question_mask": torch.zeros(b, t, dtype=torch.long)}
     src["labels"][:, q + 1:] = src["input_ids"][:, q + 1:]  # prompt = question + "###", then the target
     src["question_mask"][:, :q] = 1
-    tgt = {"input_ids": torch.randint(0, vocab, (b, q + 1), generator=g),
-           "attention_mask": torch.ones(b, q + 1, dtype=torch.long), "question_mask": torch.ones(b, q + 1, dtype=torch.long)}
+    nt = args.targets or b
+    tgt = {"input_ids": torch.randint(0, vocab, (nt, q + 1), generator=g),
+           "attention_mask": torch.ones(nt, q + 1, dtype=torch.long), "question_mask": torch.ones(nt, q + 1, dtype=torch.long)}
     tgt["question_mask"][:, -1] = 0
     src, tgt = {k: v.to(device) for k, v in src.items()}, {k: v.to(device) for k, v in tgt.items()}
     cuda = device.type == "cuda"
@@ -90,7 +91,7 @@ def run_one(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         lam = dann_lambda(step, 100, 0.1)
         with autocast:
-            out = trainee(src, tgt if spec.adversary else None, [b] if spec.adversary else None, lam)
+            out = trainee(src, tgt if spec.adversary else None, [nt] if spec.adversary else None, lam)
         out.total.backward()
         clip_gradients(trainee, cfg, _Accelerator())
         optimizer.step()
@@ -118,6 +119,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--question", type=int, default=64)
+    p.add_argument("--targets", type=int, default=0, help="PRADA's target questions per step (default: --batch)")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compilation, allocator warm-up)")
     p.add_argument("--threads", type=int, default=0)
@@ -156,7 +158,7 @@ def main() -> None:
 
     any_r = next(iter(results.values()))[0]
     print(f"\nmodel={args.model} device={args.device} backbone={args.backbone} grad_ckpt={args.grad_ckpt} "
-          f"batch={args.batch}x{args.seq} tokens (+{args.batch}x{args.question + 1} target tokens for PRADA), "
+          f"batch={args.batch}x{args.seq} tokens (+{args.targets or args.batch}x{args.question + 1} target tokens for PRADA), "
           f"threads={any_r['threads']}, {args.steps} timed steps after {args.warmup}")
     print(f"{'method':8s} {'precision':10s} {'step s':>8s} {'tokens/s':>9s} {'peak GiB':>9s}  all steps")
     median = {key: statistics.median(r["step_s_median"] for r in rs) for key, rs in results.items()}

@@ -45,7 +45,7 @@ class _RecomputeAttention(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor):  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor):
         query, key, value, out, mask = ctx.saved_tensors
         b, h, t, d = query.shape
         hk, s = key.shape[1], key.shape[2]
