@@ -9,6 +9,8 @@ again on the same questions of every evaluated task in each variant, and each an
 with the one in ``RUN_DIR/eval/MODEL/TASK/predictions.jsonl``:
 
 - ``fp32``: the reference again (should give all answers back);
+- ``fp64``: everything in float64: how many answers fp32's own rounding decides (the floor any
+  cheaper precision is measured against);
 - ``bf16``: bf16 weights, plain bf16 logits (``eval.exact_top_logits: 0``);
 - ``bf16_exact``: bf16 weights, each step's top 8 logits recomputed in fp32 (the default);
 - ``fp32_residual``: bf16 matmuls under autocast, the residual stream and norms in fp32, bf16 logits;
@@ -24,14 +26,14 @@ import argparse
 import json
 from pathlib import Path
 
-VARIANTS = ("fp32", "bf16", "bf16_exact", "fp32_residual", "fp32_residual_exact")
+VARIANTS = ("fp32", "fp64", "bf16", "bf16_exact", "fp32_residual", "fp32_residual_exact")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--model", default="ft_cot-seed0", help="the trained model's folder name under train/ and eval/")
-    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[1:]))
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[2:]))
     ap.add_argument("--out", type=Path, default=Path("runs/bench_precision"), help="where the predictions go")
     args = ap.parse_args()
 
@@ -60,6 +62,8 @@ def main() -> None:
             bf16_head = nn.Linear(fp32_head.shape[1], fp32_head.shape[0], bias=False, dtype=torch.bfloat16)
             bf16_head.weight = nn.Parameter(fp32_head.bfloat16(), requires_grad=False)
             lm.set_output_embeddings(bf16_head)
+        elif variant == "fp64":
+            lm.to(torch.float64)
         elif variant != "fp32":
             lm.to(torch.bfloat16)
         if variant.endswith("exact"):
