@@ -8,10 +8,11 @@ the same with temperature / top-p sampling, each prompt drawing from its own see
 - prompts are sorted by length (longest first), so rows decoded together have similar lengths
   and little left padding; results are put back in the input order;
 - the first ``batch_size`` prompts are LEFT-padded and run through one prefill pass (virtual
-  P-Tuning tokens, when the student has a prompt encoder, are prepended as embeddings; positions
-  follow the attention mask, so padding does not shift them); then one token per step is decoded
-  from the KV cache, which appends in place (``prada.evaluation.kv_cache``: no per-step copy of
-  the whole cache);
+  P-Tuning tokens, when the student has a prompt encoder, are inserted as embeddings right before
+  each prompt; positions follow the attention mask, so padding does not shift them); then one
+  token per step is decoded from the KV cache, which appends in place
+  (``prada.evaluation.kv_cache``: no per-step copy of the whole cache), and whose leading padding
+  each chunk of rows skips (``prada.evaluation.row_attention``);
 - a row stops at an EOS id, at a stop pattern (e.g. Fine-tune-CoT's ``END``) found in the tail of
   its decoded text (decoded only after a token that can end a pattern, ``stop_candidates``), or
   after ``max_new_tokens``; finished rows are **removed from the batch and from the KV cache**
@@ -40,6 +41,7 @@ from typing import Any
 import torch
 
 from prada.evaluation.kv_cache import AppendOnlyCache, make_decoding_cache
+from prada.evaluation.row_attention import row_chunks, use_row_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -225,22 +227,30 @@ class _Model:
         self.keeps_logits = _forward_accepts(self.lm, "logits_to_keep")
         # Whether its cache can take rows in (continuous batching, prefill in groups).
         self.appendable = isinstance(make_decoding_cache(self.lm, 1), AppendOnlyCache)
+        # Steps skip each chunk of rows' left padding (prada.evaluation.row_attention).
+        self.row_chunks = self.appendable and use_row_chunks(self.lm)
 
     def prefill(self, rows: list[_Row], prompts: Sequence[Sequence[int]]) -> _Batch:
         """One pass over ``rows``' left-padded prompts (virtual tokens first): a batch whose cache
         holds the prompts and whose logits predict each row's first new token."""
         b, device = len(rows), self.device
         width = max(len(prompts[r.index]) for r in rows)
-        input_ids = torch.full((b, width), self.pad_id, dtype=torch.long, device=device)  # (B, T) left-padded
-        mask = torch.ones((b, self.n_virtual + width), dtype=torch.long, device=device)  # (B, V+T)
+        n_virtual = self.n_virtual
+        # Each row LEFT-padded as a whole: [padding, virtual tokens, prompt] (B, V+T), so that the
+        # columns a row uses are contiguous (the decoding steps skip its leading padding).
+        input_ids = torch.full((b, n_virtual + width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.ones((b, n_virtual + width), dtype=torch.long, device=device)
         for i, r in enumerate(rows):
             ids = prompts[r.index]
-            input_ids[i, width - len(ids):] = torch.tensor(ids, dtype=torch.long, device=device)
-            mask[i, self.n_virtual: self.n_virtual + width - len(ids)] = 0
-        embeds = self.lm.get_input_embeddings()(input_ids)  # (B, T, D)
-        if self.n_virtual:
-            virtual = self.student.virtual_token_embeddings(b)  # (B, V, D), at the far left as in training
-            embeds = torch.cat([virtual, embeds], dim=1)  # (B, V+T, D)
+            input_ids[i, n_virtual + width - len(ids):] = torch.tensor(ids, dtype=torch.long, device=device)
+            mask[i, : width - len(ids)] = 0
+        embeds = self.lm.get_input_embeddings()(input_ids)  # (B, V+T, D)
+        if n_virtual:
+            # virtual tokens right before each prompt: positions 0..V-1 as in training
+            starts = torch.tensor([width - len(prompts[r.index]) for r in rows], device=device)  # (B,)
+            columns = starts[:, None] + torch.arange(n_virtual, device=device)  # (B, V)
+            virtual = self.student.virtual_token_embeddings(b).to(embeds.dtype)  # (B, V, D)
+            embeds = embeds.scatter(1, columns[:, :, None].expand(-1, -1, embeds.shape[-1]), virtual)
         position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # (B, V+T): follow the mask
         # The last position's logits only. As an index tensor, not the int 1: the int slices a
         # strided (B, 1, D) view, which the LM head's matmul cannot fold into one GEMM, so it
@@ -254,8 +264,9 @@ class _Model:
     def step(self, batch: _Batch, tokens: torch.Tensor) -> None:
         """Feed each row's next token (``(b,)``): the cache grows by one position."""
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.rows), 1))], dim=1)  # (b, L+1)
+        extra = {"row_chunks": row_chunks(batch.mask)} if self.row_chunks else {}
         out = self.lm(input_ids=tokens[:, None], attention_mask=batch.mask, position_ids=batch.next_pos[:, None],
-                      use_cache=True, **{self.cache_kw: batch.cache})
+                      use_cache=True, **{self.cache_kw: batch.cache}, **extra)
         batch.cache = _returned_cache(out)
         batch.logits = out.logits[:, -1]
         batch.next_pos = batch.next_pos + 1
