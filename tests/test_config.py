@@ -337,3 +337,18 @@ def test_exact_top_logits_is_compared_only_where_it_changes_outputs():
     assert config_changes(fp32, with_overrides(bf16, {"eval.dtype": "float32"}), mutable=()) == []
     with pytest.raises(ConfigError, match="eval.exact_top_logits: -1 must be >= 0"):
         with_overrides(bf16, {"eval.exact_top_logits": -1})
+
+
+def test_train_attention_is_compared_only_where_auto_can_change_it():
+    from prada.config import config_changes, to_dict
+
+    bf16 = load_config(None, ["data.targets=[addsub]", "train.mixed_precision=bf16"])
+    saved = to_dict(bf16)
+    del saved["train"]["attention"]  # a run folder made before the key existed: the model's attention
+    assert config_changes(saved, bf16, mutable=()) == ["train.attention: 'model' -> 'auto'"]
+    assert config_changes(saved, with_overrides(bf16, {"train.attention": "model"}), mutable=()) == []
+    for inert in ({"train.mixed_precision": "no"}, {"train.compile": "no"}):  # auto resolves to `model`
+        cfg = with_overrides(bf16, inert)
+        saved = to_dict(cfg)
+        del saved["train"]["attention"]
+        assert config_changes(saved, cfg, mutable=()) == []

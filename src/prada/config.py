@@ -984,12 +984,15 @@ def drop_removed_keys(raw: dict[str, Any], source: str = "config") -> dict[str, 
     return out
 
 
-LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32", "eval.exact_top_logits": 0}
+LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32", "eval.exact_top_logits": 0, "train.attention": "model"}
 """What a key added after a config was saved meant before it existed: a run directory made then
-is compared as if it had this value (its evaluations ran in fp32, with plain logits)."""
+is compared as if it had this value (its evaluations ran in fp32, with plain logits; its students
+trained with the model's own attention)."""
 
 INERT_WHEN: dict[str, typing.Callable[[dict[str, Any]], bool]] = {
     "eval.exact_top_logits": lambda flat: flat.get("eval.dtype") == "float32",
+    # `auto` is the model's attention unless the layers are compiled in bf16
+    "train.attention": lambda flat: flat.get("train.mixed_precision") in ("no", "fp16") or flat.get("train.compile") == "no",
 }
 """Keys that change nothing under some settings (of the flattened config): not compared when both
 configs have those settings (fp32 generation has no lower-precision logits to rescore)."""

@@ -71,13 +71,10 @@ def sdpa_row_chunks_forward(module: torch.nn.Module, query: torch.Tensor, key: t
 
 
 def register() -> str:
-    """Register ``sdpa_row_chunks`` (and its mask, SDPA's) with transformers; returns the name."""
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+    """Register ``sdpa_row_chunks`` with transformers; returns the name."""
+    from prada.student.attention import register_sdpa_variant
 
-    AttentionInterface.register(IMPLEMENTATION, sdpa_row_chunks_forward)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, sdpa_mask)
-    return IMPLEMENTATION
+    return register_sdpa_variant(IMPLEMENTATION, sdpa_row_chunks_forward)
 
 
 def use_row_chunks(lm: Any) -> bool:

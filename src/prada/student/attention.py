@@ -104,11 +104,17 @@ def sdpa_recompute_forward(module: torch.nn.Module, query: torch.Tensor, key: to
     return out.transpose(1, 2).contiguous(), None
 
 
-def register() -> str:
-    """Register ``sdpa_recompute`` (and its mask, SDPA's) with transformers; returns the name."""
+def register_sdpa_variant(name: str, forward: Any) -> str:
+    """Register ``forward`` with transformers as the attention implementation ``name``, with
+    SDPA's masks (a variant of ``sdpa``: same inputs, same mask format); returns ``name``."""
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
-    AttentionInterface.register(IMPLEMENTATION, sdpa_recompute_forward)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(IMPLEMENTATION, sdpa_mask)
-    return IMPLEMENTATION
+    AttentionInterface.register(name, forward)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(name, sdpa_mask)
+    return name
+
+
+def register() -> str:
+    """Register ``sdpa_recompute`` with transformers; returns the name."""
+    return register_sdpa_variant(IMPLEMENTATION, sdpa_recompute_forward)
