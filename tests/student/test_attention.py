@@ -35,8 +35,9 @@ def _padding_mask(b: int, t: int, pad: dict[int, int], left: bool = False) -> to
     """(B, 1, T, T) causal ∧ key-padding mask, True = attend; ``pad`` = {row: padded positions}."""
     keys = torch.ones(b, t, dtype=torch.bool)
     for row, n in pad.items():
-        keys[row, :n] = False if left else keys[row, :n]
-        if not left:
+        if left:
+            keys[row, :n] = False
+        else:
             keys[row, t - n:] = False
     return torch.ones(t, t, dtype=torch.bool).tril()[None, None] & keys[:, None, None, :]
 

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 from prada.evaluation.kv_cache import AppendOnlyCache, make_decoding_cache
-from prada.evaluation.row_attention import row_chunks, use_row_chunks
+from prada.evaluation.row_attention import first_used_columns, row_chunks, use_row_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ def _keep_rows(batch: _Batch, keep: list[int]) -> None:
     """Drop the other rows from the batch and its cache, and the leading columns no kept row uses."""
     idx = torch.tensor(keep, dtype=torch.long, device=batch.mask.device)
     mask = batch.mask[idx]
-    first_used = int(mask.any(dim=0).to(torch.int8).argmax())  # columns before it: padding in every row
+    first_used = int(first_used_columns(mask).min())  # columns before it: padding in every kept row
     if isinstance(batch.cache, AppendOnlyCache):
         batch.cache.keep_rows(idx, drop_leading=first_used)
         mask = mask[:, first_used:]

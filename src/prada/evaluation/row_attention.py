@@ -34,13 +34,18 @@ RowChunks = tuple[tuple[int, int, int], ...]
 """``(first row, end row, first column)`` per chunk of rows."""
 
 
+def first_used_columns(mask: torch.Tensor) -> torch.Tensor:
+    """Each row's first column that its attention mask (B, S) uses (S for a row that uses none): (B,)."""
+    used = mask != 0  # (B, S)
+    return torch.where(used.any(dim=1), used.to(torch.int8).argmax(dim=1), used.shape[1])
+
+
 def row_chunks(mask: torch.Tensor, chunks: int = CHUNKS) -> RowChunks | None:
     """The chunk plan of a decoding step: ``mask`` (B, S) is the attention mask (1 = a cached
     position the row uses). Rows are split into ``chunks`` contiguous groups; each group's first
     column is the first one any of its rows uses. None when no group can skip a column."""
-    used = mask != 0  # (B, S)
-    b = used.shape[0]
-    first = torch.where(used.any(dim=1), used.to(torch.int8).argmax(dim=1), used.shape[1])  # (B,)
+    b = mask.shape[0]
+    first = first_used_columns(mask)  # (B,)
     bounds = [round(i * b / chunks) for i in range(chunks + 1)]
     plan = tuple((lo, hi, int(first[lo:hi].min())) for lo, hi in zip(bounds, bounds[1:]) if hi > lo)
     return plan if any(col > 0 for _, _, col in plan) else None
