@@ -82,3 +82,62 @@ def test_load_student_plain_model_and_errors(student_cfg, tmp_path):
     with pytest.raises(EvaluationError, match="domain_classifier"):
         make_student(student_cfg, "frozen", prompt=True).save_checkpoint(tmp_path / "c", "ptuning_cot", 0)
         load_extra_state(tmp_path / "c", "domain_classifier")
+
+
+@pytest.mark.parametrize(("backbone", "prompt"), COMBOS)
+def test_checkpoint_state_is_written_as_it_was_when_taken(student_cfg, tmp_path, backbone, prompt):
+    """A background checkpoint writer saves ``checkpoint_state()`` while training goes on: the
+    files hold the weights of the moment it was taken, the same files a direct save gives then."""
+    from safetensors.torch import load_file
+
+    student = make_student(student_cfg, backbone, prompt=prompt)
+    batch = train_batch(student, student_cfg)
+    optimise(student, batch, steps=1)
+    student.save_checkpoint(tmp_path / "direct", method="prada", step=1)
+    state = student.checkpoint_state()
+    optimise(student, batch, steps=2)  # training goes on; in-place updates must not reach `state`
+    student.save_checkpoint(tmp_path / "from_state", method="prada", step=1, state=state)
+
+    direct = sorted(p.relative_to(tmp_path / "direct") for p in (tmp_path / "direct").rglob("*.safetensors"))
+    assert direct == sorted(p.relative_to(tmp_path / "from_state") for p in (tmp_path / "from_state").rglob("*.safetensors"))
+    assert direct, "nothing trained was saved"
+    for rel in direct:
+        a, b = load_file(tmp_path / "direct" / rel), load_file(tmp_path / "from_state" / rel)
+        assert a.keys() == b.keys(), rel  # tied weights stay tied: no extra key
+        assert all(torch.equal(a[k], b[k]) for k in a), rel
+    live = student.save_checkpoint(tmp_path / "live", method="prada", step=3)
+    assert any(not torch.equal(load_file(tmp_path / "direct" / rel)[k], load_file(live / rel)[k])
+               for rel in direct for k in load_file(live / rel))
+
+
+def test_snapshot_tensors_copies_trained_tensors_and_shares_frozen_ones():
+    from prada.student.student import snapshot_tensors
+
+    frozen = torch.nn.Parameter(torch.ones(3), requires_grad=False)
+    trained = torch.nn.Parameter(torch.ones(2, 3))
+    state = {"a": trained, "tied": trained, "frozen": frozen, "step": torch.tensor(4.0), "nested": [{"lr": 0.1}]}
+    copy = snapshot_tensors(state)
+    with torch.no_grad():
+        trained.add_(1.0)
+        state["step"].add_(1.0)
+    assert torch.equal(copy["a"], torch.ones(2, 3)) and copy["step"].item() == 4.0
+    assert copy["a"] is copy["tied"]  # one storage, one copy
+    assert copy["frozen"].data_ptr() == frozen.data_ptr()  # never changed by training: shared
+    assert copy["nested"] == [{"lr": 0.1}] and copy["nested"] is not state["nested"]
+
+
+def test_checkpoint_state_keeps_tied_embeddings_tied(student_cfg, tmp_path):
+    from safetensors.torch import load_file
+
+    from prada.student.tiny import build_tiny_model
+
+    base = Student.build(student_cfg, "full")
+    tied = build_tiny_model(len(base.tokenizer), tie_embeddings=True)
+    student = Student(tied, base.tokenizer, student_cfg, "full")
+    assert student.causal_lm.lm_head.weight is student.causal_lm.get_input_embeddings().weight
+    student.save_checkpoint(tmp_path / "direct", method="ft_cot", step=1)
+    student.save_checkpoint(tmp_path / "from_state", method="ft_cot", step=1, state=student.checkpoint_state())
+    a = load_file(tmp_path / "direct/backbone/model.safetensors")
+    b = load_file(tmp_path / "from_state/backbone/model.safetensors")
+    assert "lm_head.weight" not in a and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file
 from training_helpers import write_corpus
 
+from prada.errors import CheckpointError
 from prada.io import read_json, read_jsonl
 from prada.methods import method_spec
 from prada.student.student import Student, build_student
@@ -205,8 +206,9 @@ def test_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, corpus
             raise _Stop
 
     monkeypatch.setattr(ckpt, "prune", stop_after_step_4)
-    with pytest.raises(_Stop):
+    with pytest.raises(CheckpointError) as failed:  # the writer thread's error, raised by train()
         train(cfg, "prada", 0, tmp_path / "resumed", corpus)
+    assert isinstance(failed.value.__cause__, _Stop)
     monkeypatch.setattr(ckpt, "prune", real_prune)
     assert not (tmp_path / "resumed/final").exists()
     summary = train(cfg, "prada", 0, tmp_path / "resumed", corpus)
@@ -239,7 +241,7 @@ def test_resume_refuses_a_changed_config_and_no_resume_starts_over(make_cfg, cor
         raise _Stop
 
     monkeypatch.setattr(ckpt, "prune", stop)
-    with pytest.raises(_Stop):
+    with pytest.raises(CheckpointError):
         train(cfg, "ft_cot", 0, tmp_path, corpus)
     monkeypatch.setattr(ckpt, "prune", real_prune)
     changed = make_cfg("train.backbone=full", "train.max_steps=4", "train.save_every=2", "train.lr=5e-4")

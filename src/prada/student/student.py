@@ -364,12 +364,24 @@ class Student(nn.Module):
         return out  # decoder-only generate from inputs_embeds returns only the new tokens
 
     # ------------------------------------------------------------------ checkpoints
+    def checkpoint_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """What ``save_checkpoint`` writes, frozen in time: CPU copies of every trainable parameter
+        and buffer (frozen parameters are shared, training never changes them; tied weights stay
+        tied). A background thread can then write the checkpoint while training goes on."""
+        state = {}
+        if self.backbone_mode != "frozen":
+            state["backbone"] = self.backbone.state_dict(keep_vars=True)
+        if self.prompt_encoder is not None:
+            state["prompt_encoder"] = self.prompt_encoder.state_dict(keep_vars=True)
+        return snapshot_tensors(state)
+
     def save_checkpoint(
         self,
         path: str | Path,
         method: str,
         step: int,
         extra_state_dicts: dict[str, dict[str, torch.Tensor]] | None = None,
+        state: dict[str, dict[str, torch.Tensor]] | None = None,
     ) -> Path:
         """Write a checkpoint directory atomically (temporary folder + rename); returns ``path``.
 
@@ -377,21 +389,25 @@ class Student(nn.Module):
         ``prompt_encoder.safetensors``, one ``{name}.safetensors`` per extra state dict (e.g.
         ``domain_classifier``), the tokenizer in ``tokenizer/`` and ``prada_checkpoint.json``.
         Frozen and LoRA checkpoints reference the base model by ``StudentConfig.model``.
+        ``state``: a ``checkpoint_state()`` taken earlier, written instead of the live weights.
         """
         from safetensors.torch import save_file
 
         path = Path(path)
+        backbone_state = state.get("backbone") if state is not None else None
+        encoder_state = state.get("prompt_encoder") if state is not None else None
         with atomic_dir(path, fsync=False) as tmp:
             student_cfg = self.student_cfg
             local = Path(student_cfg.model).expanduser()
             if local.is_dir():  # keep the reference valid from any working directory
                 student_cfg = dataclasses.replace(student_cfg, model=str(local.resolve()))
             if self.backbone_mode == "full":
-                self.backbone.save_pretrained(tmp / "backbone")
+                self.backbone.save_pretrained(tmp / "backbone", state_dict=backbone_state)
             elif self.backbone_mode == "lora":
-                self.backbone.save_pretrained(tmp / "lora")
+                self.backbone.save_pretrained(tmp / "lora", state_dict=backbone_state)
             if self.prompt_encoder is not None:
-                save_file(_contiguous(self.prompt_encoder.state_dict()), str(tmp / "prompt_encoder.safetensors"))
+                save_file(_contiguous(encoder_state if encoder_state is not None else self.prompt_encoder.state_dict()),
+                          str(tmp / "prompt_encoder.safetensors"))
             extras = sorted(extra_state_dicts or {})
             for name in extras:
                 if name in ("backbone", "lora", "prompt_encoder", "tokenizer") or not name.isidentifier():
@@ -456,6 +472,29 @@ class Student(nn.Module):
             state = load_extra_state(path, "prompt_encoder")
             student.prompt_encoder.load_state_dict(state)
         return student.eval()
+
+
+def snapshot_tensors(tree: Any) -> Any:
+    """A copy of nested dicts/lists/tuples of tensors that later in-place updates cannot reach:
+    tensors are copied to the CPU, except frozen parameters (``requires_grad=False``), which are
+    shared. Views of one storage stay views of one copy, so tied weights stay tied."""
+    copies: dict[tuple, torch.Tensor] = {}
+
+    def copy(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: copy(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return type(x)(copy(v) for v in x)
+        if not isinstance(x, torch.Tensor):
+            return x
+        if isinstance(x, nn.Parameter) and not x.requires_grad:
+            return x.detach()
+        key = (x.device, x.data_ptr(), x.dtype, tuple(x.shape), x.stride())
+        if key not in copies:
+            copies[key] = x.detach().to("cpu", copy=True)
+        return copies[key]
+
+    return copy(tree)
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

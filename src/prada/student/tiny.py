@@ -71,8 +71,10 @@ def build_tiny_tokenizer(vocab_size: int = 384):
     )
 
 
-def build_tiny_model(vocab_size: int, *, seed: int = 0, hidden_size: int = 32, layers: int = 2):
-    """A random ``LlamaForCausalLM`` (4 heads, 2 KV heads, untied embeddings), fp32, eval mode."""
+def build_tiny_model(vocab_size: int, *, seed: int = 0, hidden_size: int = 32, layers: int = 2,
+                     tie_embeddings: bool = False):
+    """A random ``LlamaForCausalLM`` (4 heads, 2 KV heads, untied embeddings unless
+    ``tie_embeddings``, as SmolLM2's are), fp32, eval mode."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
@@ -83,7 +85,7 @@ def build_tiny_model(vocab_size: int, *, seed: int = 0, hidden_size: int = 32, l
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=512,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie_embeddings,
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,

@@ -23,8 +23,10 @@ import pickle
 import random
 import re
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -106,6 +108,56 @@ def prune(parent: Path, keep: int) -> None:
     for _, path in step_dirs(parent)[:-keep]:
         shutil.rmtree(path, ignore_errors=True)
         logger.debug("removed old checkpoint %s", path)
+
+
+class BackgroundWriter:
+    """Runs checkpoint writes one at a time in a background thread, so training goes on while
+    the disk works (a 135M-parameter checkpoint with its optimizer state is 1.6 GB: 2-15 s here).
+
+    A job must only touch copies (``Student.checkpoint_state``, ``snapshot_tensors``), never live
+    weights. ``submit`` first waits for the job before it; leaving the ``with`` block waits for the
+    last one. A failed job is raised as ``CheckpointError`` at the next ``submit`` or at the exit
+    (logged instead when the block is already leaving on an error).
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.wait()
+
+        def run() -> None:
+            try:
+                job()
+            except BaseException as e:  # noqa: BLE001 - handed to the training thread
+                self._error = e
+
+        # Not a daemon: an interpreter leaving on an error still finishes the checkpoint.
+        self._thread = threading.Thread(target=run, name="prada-checkpoint-writer")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise CheckpointError(f"writing a checkpoint failed: {type(error).__name__}: {_first_line(error)}; "
+                                  "the checkpoint before it is kept") from error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.wait()
+            return
+        try:
+            self.wait()
+        except CheckpointError as e:
+            logger.error("%s", e)
 
 
 def save_trainer_state(path: Path, state: dict[str, Any]) -> None:

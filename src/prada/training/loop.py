@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,6 +317,29 @@ def save_student(trainee: Trainee, directory: Path, method: str, step: int) -> N
     trainee.student.save_checkpoint(directory, method=method, step=step, extra_state_dicts=extra)
 
 
+def _checkpoint_job(trainee: Trainee, trainer_state: dict[str, Any], out_dir: Path, method: str, step: int,
+                    keep: int, snapshot: bool) -> Callable[[], None]:
+    """The checkpoint of ``step`` as a job for ``ckpt.BackgroundWriter``: the weights and
+    ``trainer_state`` are copied now (``snapshot_tensors``), written later."""
+    from prada.student.student import snapshot_tensors
+
+    weights = trainee.student.checkpoint_state()
+    trainer_state = snapshot_tensors(trainer_state)
+    classifier = ({CLASSIFIER_STATE: snapshot_tensors(trainee.classifier.state_dict())}
+                  if trainee.classifier is not None else {})
+
+    def write() -> None:
+        for parent, with_state in [("checkpoints", True)] + ([("snapshots", False)] if snapshot else []):
+            with atomic_dir(out_dir / parent / f"step-{step}") as d:
+                trainee.student.save_checkpoint(d, method=method, step=step, extra_state_dicts=classifier,
+                                                state=weights)
+                if with_state:
+                    ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, trainer_state)
+        ckpt.prune(out_dir / "checkpoints", keep)
+
+    return write
+
+
 def load_weights(trainee: Trainee, directory: Path) -> None:
     """Replace the freshly built student (and classifier) by a checkpoint's weights."""
     from prada.student.student import Student, load_extra_state
@@ -461,70 +485,66 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     # -- 5. The loop --------------------------------------------------------------------------
     model.train()
     session_start, session_tokens = time.perf_counter(), 0
-    for step in range(start_step, tc.max_steps):
-        step_start = time.perf_counter()
-        lam = dann_lambda(step, tc.max_steps, cfg.adversarial.lambda_max, cfg.adversarial.gamma) if spec.adversary else 0.0
-        sums = torch.zeros(4, device=accelerator.device)  # L_y, L_d, domain_acc, tokens
-        for micro in range(tc.grad_accum):
-            src, tgt, sizes, tokens = batches.next(accelerator.device)
-            sync = micro == tc.grad_accum - 1
-            with nullcontext() if sync else accelerator.no_sync(model):
-                with accelerator.autocast():
-                    out = model(src, tgt, sizes, lam)
-                accelerator.backward(out.total / tc.grad_accum)
-            sums += torch.tensor([out.parts["L_y"].item(), out.parts.get("L_d", torch.tensor(0.0)).item(),
-                                  out.metrics.get("domain_acc", 0.0), tokens], device=accelerator.device)
-        grad_norm, classifier_grad_norm = clip_gradients(trainee, cfg, accelerator)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+    # Checkpoints are written by a background thread from copies, while training goes on.
+    with ckpt.BackgroundWriter() as saver:
+        for step in range(start_step, tc.max_steps):
+            step_start = time.perf_counter()
+            lam = dann_lambda(step, tc.max_steps, cfg.adversarial.lambda_max, cfg.adversarial.gamma) if spec.adversary else 0.0
+            sums = torch.zeros(4, device=accelerator.device)  # L_y, L_d, domain_acc, tokens
+            for micro in range(tc.grad_accum):
+                src, tgt, sizes, tokens = batches.next(accelerator.device)
+                sync = micro == tc.grad_accum - 1
+                with nullcontext() if sync else accelerator.no_sync(model):
+                    with accelerator.autocast():
+                        out = model(src, tgt, sizes, lam)
+                    accelerator.backward(out.total / tc.grad_accum)
+                sums += torch.tensor([out.parts["L_y"].item(), out.parts.get("L_d", torch.tensor(0.0)).item(),
+                                      out.metrics.get("domain_acc", 0.0), tokens], device=accelerator.device)
+            grad_norm, classifier_grad_norm = clip_gradients(trainee, cfg, accelerator)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
 
-        # -- log (averages over micro-batches and processes; tokens summed) ------------------
-        totals = accelerator.reduce(sums, reduction="sum")
-        n = tc.grad_accum * accelerator.num_processes
-        step_tokens = int(totals[3])
-        session_tokens += step_tokens
-        dt = time.perf_counter() - step_start
-        last = {"L_y": float(totals[0] / n), "L_d": float(totals[1] / n) if spec.adversary else None,
-                "domain_acc": float(totals[2] / n) if spec.adversary else None, "lambda": lam}
-        if not math.isfinite(last["L_y"]) or (spec.adversary and not math.isfinite(last["L_d"])):
-            raise TrainingError(f"non-finite loss at step {step + 1} ({last}); lower train.lr or check "
-                                "the data; the latest checkpoint is kept")
-        record = {"step": step + 1, **last, "lr": scheduler.get_last_lr()[0],
-                  "grad_norm": grad_norm,
-                  **({"classifier_lr": scheduler.get_last_lr()[-1], "classifier_grad_norm": classifier_grad_norm}
-                     if trainee.classifier is not None else {}),
-                  "tokens_per_s": step_tokens / dt if dt > 0 else None,
-                  "elapsed_s": elapsed_before + time.perf_counter() - session_start}
-        # log and writer exist on the main process only
-        if log is not None and writer is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
-            log.write(record)
-            for k, v in record.items():
-                if k != "step" and v is not None:
-                    writer.add_scalar(f"train/{k}", v, step + 1)
-            for g, lr in zip(groups, scheduler.get_last_lr()):
-                writer.add_scalar(f"lr/{g['name']}", lr, step + 1)
-        bar.show(**last)
-        bar.advance(1, tokens=step_tokens)
+            # -- log (averages over micro-batches and processes; tokens summed) ------------------
+            totals = accelerator.reduce(sums, reduction="sum")
+            n = tc.grad_accum * accelerator.num_processes
+            step_tokens = int(totals[3])
+            session_tokens += step_tokens
+            dt = time.perf_counter() - step_start
+            last = {"L_y": float(totals[0] / n), "L_d": float(totals[1] / n) if spec.adversary else None,
+                    "domain_acc": float(totals[2] / n) if spec.adversary else None, "lambda": lam}
+            if not math.isfinite(last["L_y"]) or (spec.adversary and not math.isfinite(last["L_d"])):
+                raise TrainingError(f"non-finite loss at step {step + 1} ({last}); lower train.lr or check "
+                                    "the data; the latest checkpoint is kept")
+            record = {"step": step + 1, **last, "lr": scheduler.get_last_lr()[0],
+                      "grad_norm": grad_norm,
+                      **({"classifier_lr": scheduler.get_last_lr()[-1], "classifier_grad_norm": classifier_grad_norm}
+                         if trainee.classifier is not None else {}),
+                      "tokens_per_s": step_tokens / dt if dt > 0 else None,
+                      "elapsed_s": elapsed_before + time.perf_counter() - session_start}
+            # log and writer exist on the main process only
+            if log is not None and writer is not None and ((step + 1) % tc.log_every == 0 or step + 1 == tc.max_steps):
+                log.write(record)
+                for k, v in record.items():
+                    if k != "step" and v is not None:
+                        writer.add_scalar(f"train/{k}", v, step + 1)
+                for g, lr in zip(groups, scheduler.get_last_lr()):
+                    writer.add_scalar(f"lr/{g['name']}", lr, step + 1)
+            bar.show(**last)
+            bar.advance(1, tokens=step_tokens)
 
-        # -- checkpoint -----------------------------------------------------------------------
-        done = step + 1
-        if tc.save_every > 0 and done % tc.save_every == 0 and done < tc.max_steps:
-            state = {"method": method, "seed": seed, "config": to_dict(cfg), "step": done,
-                     "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "data": batches.state_dict(),
-                     "precision": precision,
-                     "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
-            if main:
-                unwrapped = accelerator.unwrap_model(model)
-                with atomic_dir(out_dir / "checkpoints" / f"step-{done}") as d:
-                    save_student(unwrapped, d, method, done)
-                    ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, state)
-                ckpt.prune(out_dir / "checkpoints", tc.keep_checkpoints)
-                if tc.eval_checkpoints:
-                    with atomic_dir(out_dir / "snapshots" / f"step-{done}") as d:
-                        save_student(unwrapped, d, method, done)
-            accelerator.wait_for_everyone()
+            # -- checkpoint -----------------------------------------------------------------------
+            done = step + 1
+            if tc.save_every > 0 and done % tc.save_every == 0 and done < tc.max_steps:
+                state = {"method": method, "seed": seed, "config": to_dict(cfg), "step": done,
+                         "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state(), "data": batches.state_dict(),
+                         "precision": precision,
+                         "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
+                if main:
+                    saver.submit(_checkpoint_job(accelerator.unwrap_model(model), state, out_dir,
+                                                  method, done, tc.keep_checkpoints, tc.eval_checkpoints))
+                accelerator.wait_for_everyone()
     bar.close()
 
     # -- 6. Final model, then the summary -------------------------------------------------------
