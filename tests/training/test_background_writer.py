@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 
@@ -67,3 +69,13 @@ def test_leaving_on_an_error_finishes_the_job_and_keeps_the_original_error(caplo
             writer.submit(fail)
             raise KeyError("training error")
     assert "disk gone" in caplog.text  # logged, not raised over the training error
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_jobs_run_at_the_lowest_cpu_priority_and_training_keeps_its_own():
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen = []
+    with BackgroundWriter() as writer:
+        writer.submit(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+    assert seen == [19]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
