@@ -119,6 +119,19 @@ def tune_allocator() -> bool:
     return applied
 
 
+def available_memory_bytes() -> int | None:
+    """The memory the kernel could give this process now (``MemAvailable`` of ``/proc/meminfo``),
+    or None where that is not known (not Linux)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 COMPILE_MODES = ("auto", "yes", "no")
 
 

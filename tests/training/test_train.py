@@ -250,3 +250,25 @@ def test_resume_refuses_a_changed_config_and_no_resume_starts_over(make_cfg, cor
     summary = train(changed, "ft_cot", 0, tmp_path, corpus, resume=False)
     assert summary.resumed_from_step is None
     assert [r["step"] for r in read_jsonl(tmp_path / "log.jsonl")] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("room", [True, False])
+def test_checkpoints_go_to_the_background_writer_only_when_their_copy_fits_in_memory(make_cfg, corpus, tmp_path,
+                                                                                     monkeypatch, room):
+    import prada.hardware
+    from prada.training import checkpoint as ckpt
+
+    monkeypatch.setattr(prada.hardware, "available_memory_bytes", lambda: 1 << 50 if room else 1 << 10)
+    submitted = []
+    real_submit = ckpt.BackgroundWriter.submit
+
+    def submit(self, job):
+        submitted.append(job)
+        real_submit(self, job)
+
+    monkeypatch.setattr(ckpt.BackgroundWriter, "submit", submit)
+    cfg = make_cfg("train.backbone=full", "train.max_steps=4", "train.save_every=2", "train.keep_checkpoints=0")
+    train(cfg, "prada", 0, tmp_path, corpus)
+    assert len(submitted) == (1 if room else 0)
+    state = ckpt.load_trainer_state(tmp_path / "checkpoints/step-2")  # written either way, complete
+    assert state["step"] == 2 and (tmp_path / "checkpoints/step-2/domain_classifier.safetensors").is_file()

@@ -318,26 +318,39 @@ def save_student(trainee: Trainee, directory: Path, method: str, step: int) -> N
 
 
 def _checkpoint_job(trainee: Trainee, trainer_state: dict[str, Any], out_dir: Path, method: str, step: int,
-                    keep: int, snapshot: bool) -> Callable[[], None]:
-    """The checkpoint of ``step`` as a job for ``ckpt.BackgroundWriter``: the weights and
-    ``trainer_state`` are copied now (``snapshot_tensors``), written later."""
+                    keep: int, snapshot: bool, copy: bool) -> Callable[[], None]:
+    """The checkpoint of ``step`` as a job: with ``copy``, for ``ckpt.BackgroundWriter`` (the
+    weights and ``trainer_state`` are copied now, ``snapshot_tensors``, and written later); without,
+    to be run at once from the live tensors."""
     from prada.student.student import snapshot_tensors
 
-    weights = trainee.student.checkpoint_state()
-    trainer_state = snapshot_tensors(trainer_state)
-    classifier = ({CLASSIFIER_STATE: snapshot_tensors(trainee.classifier.state_dict())}
-                  if trainee.classifier is not None else {})
+    weights = trainee.student.checkpoint_state() if copy else None
+    classifier_state = trainee.classifier.state_dict() if trainee.classifier is not None else None
+    if copy:
+        trainer_state = snapshot_tensors(trainer_state)
+        classifier_state = snapshot_tensors(classifier_state)
+    extra = {CLASSIFIER_STATE: classifier_state} if classifier_state is not None else {}
 
     def write() -> None:
         for parent, with_state in [("checkpoints", True)] + ([("snapshots", False)] if snapshot else []):
             with atomic_dir(out_dir / parent / f"step-{step}") as d:
-                trainee.student.save_checkpoint(d, method=method, step=step, extra_state_dicts=classifier,
-                                                state=weights)
+                trainee.student.save_checkpoint(d, method=method, step=step, extra_state_dicts=extra, state=weights)
                 if with_state:
                     ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, trainer_state)
         ckpt.prune(out_dir / "checkpoints", keep)
 
     return write
+
+
+def _copy_fits_in_memory(trainee: Trainee, optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a background checkpoint's copy (trained tensors + optimizer state) takes at most a
+    third of the memory available now; True where that is unknown."""
+    from prada.hardware import available_memory_bytes
+
+    tensors = [p for p in trainee.parameters() if p.requires_grad]
+    tensors += [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    available = available_memory_bytes()
+    return available is None or 3 * sum(t.numel() * t.element_size() for t in tensors) <= available
 
 
 def load_weights(trainee: Trainee, directory: Path) -> None:
@@ -542,8 +555,16 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
                          "precision": precision,
                          "elapsed_s": record["elapsed_s"], "tokens": tokens_before + session_tokens, "last": last}
                 if main:
-                    saver.submit(_checkpoint_job(accelerator.unwrap_model(model), state, out_dir,
-                                                  method, done, tc.keep_checkpoints, tc.eval_checkpoints))
+                    unwrapped = accelerator.unwrap_model(model)
+                    background = _copy_fits_in_memory(unwrapped, optimizer)
+                    job = _checkpoint_job(unwrapped, state, out_dir, method, done, tc.keep_checkpoints,
+                                          tc.eval_checkpoints, copy=background)
+                    if background:
+                        saver.submit(job)
+                    else:  # no room for a copy: written now, from the live tensors
+                        logger.info("checkpoint at step %d written in-line: its copy would not fit in memory", done)
+                        saver.wait()
+                        job()
                 accelerator.wait_for_everyone()
     bar.close()
 
