@@ -88,21 +88,23 @@ def test_fp32_keeps_the_reference_optimizer_and_bf16_fuses_it() -> None:
 
 def test_bf16_resume_gives_weights_identical_to_an_uninterrupted_run(make_cfg, corpus, tmp_path, monkeypatch) -> None:
     from prada.student.student import Student
-    from prada.training import checkpoint as ckpt
+    from prada.training import loop
 
     cfg = make_cfg("train.mixed_precision=bf16", "train.max_steps=4", "train.save_every=2",
                    "adversarial.classifier_dropout=0.1")
     train(cfg, "prada", 0, tmp_path / "full", corpus)
-    real_prune = ckpt.prune
+    real_clip, calls = loop.clip_gradients, []
 
-    def stop_after_step_2(parent, keep):
-        real_prune(parent, keep)
-        raise KeyboardInterrupt
+    def ctrl_c_in_step_3(*args):  # while the step-2 checkpoint may still be being written
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_clip(*args)
 
-    monkeypatch.setattr(ckpt, "prune", stop_after_step_2)
+    monkeypatch.setattr(loop, "clip_gradients", ctrl_c_in_step_3)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, "prada", 0, tmp_path / "resumed", corpus)
-    monkeypatch.setattr(ckpt, "prune", real_prune)
+    monkeypatch.setattr(loop, "clip_gradients", real_clip)
     assert train(cfg, "prada", 0, tmp_path / "resumed", corpus).resumed_from_step == 2
     a, b = Student.from_checkpoint(tmp_path / "full/final"), Student.from_checkpoint(tmp_path / "resumed/final")
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
