@@ -347,7 +347,7 @@ def _copy_fits_in_memory(trainee: Trainee, optimizer: torch.optim.Optimizer) -> 
     third of the memory available now; True where that is unknown."""
     from prada.hardware import available_memory_bytes
 
-    tensors = [p for p in trainee.parameters() if p.requires_grad]
+    tensors: list[torch.Tensor] = [p for p in trainee.parameters() if p.requires_grad]
     tensors += [v for state in optimizer.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
     available = available_memory_bytes()
     return available is None or 3 * sum(t.numel() * t.element_size() for t in tensors) <= available
