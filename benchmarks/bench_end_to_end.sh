@@ -32,8 +32,18 @@ else
     echo "old ($old_ref): ${old_s} s"
 fi
 
-start=$(date +%s)
-PYTHONPATH="$(pwd)/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$out/new" \
-    train.mixed_precision=auto eval.dtype=auto train.compile=auto eval.batch_size=128
-new_s=$(( $(date +%s) - start ))
-echo "old ($old_ref): ${old_s} s; new ($(git rev-parse --short HEAD)): ${new_s} s; ratio $(python3 -c "print(f'{$old_s / $new_s:.2f}x')")"
+# RUNS=N (environment, default 1) repeats the new run N times, each in a fresh folder, and
+# reports the median: this VM's speed moves by ±10 % from one run to the next.
+runs=${RUNS:-1}
+times=()
+for i in $(seq 1 "$runs"); do
+    dir="$out/new"
+    [ "$runs" -gt 1 ] && dir="$out/new$i"
+    start=$(date +%s)
+    PYTHONPATH="$(pwd)/src" "$py" -m prada.cli run "$cfg" "${common[@]}" "output_dir=$dir" \
+        train.mixed_precision=auto eval.dtype=auto train.compile=auto eval.batch_size=128
+    times+=($(( $(date +%s) - start )))
+    echo "new run $i/$runs: ${times[-1]} s"
+done
+new_s=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
+echo "old ($old_ref): ${old_s} s; new ($(git rev-parse --short HEAD)): ${new_s} s (median of ${times[*]}); ratio $(python3 -c "print(f'{$old_s / $new_s:.2f}x')")"
