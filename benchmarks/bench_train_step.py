@@ -4,7 +4,7 @@ FT-CoT vs PRADA, side by side in one run (printed, not a test).
     .venv/bin/python benchmarks/bench_train_step.py [--model smollm2-135m-instruct] [--backbone full]
         [--batch 8] [--seq 256] [--question 64] [--targets 8] [--steps 8] [--warmup 2] [--grad-ckpt] [--rounds 1]
         [--device cpu|cuda] [--precisions no,auto] [--compile auto|yes|no] [--attention auto|model|sdpa_recompute]
-        [--methods ft_cot,prada]
+        [--memory-budget 0.95] [--methods ft_cot,prada]
 
 Every (precision, method) runs in its own subprocess (peak RSS is that run's own), on the same
 source batch (``batch × seq`` tokens: ``question`` question tokens, then target tokens); PRADA also
@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from prada.config import TrainConfig
 
 
 def run_one(args: argparse.Namespace) -> dict:
@@ -59,7 +61,7 @@ def run_one(args: argparse.Namespace) -> dict:
     if args.grad_ckpt:  # recompute activations in backward: memory for ~1/3 more compute
         student.causal_lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if compiled:
-        student.compile_layers()
+        student.compile_layers(args.memory_budget)
     classifier = DomainClassifier(student.hidden_size, 2, cfg.adversarial.classifier_hidden,
                                   cfg.adversarial.classifier_dropout) if spec.adversary else None
     trainee = Trainee(student, classifier, cfg.adversarial.domain_loss_weight).to(device).train()
@@ -130,6 +132,8 @@ def main() -> None:
     p.add_argument("--mixed-precision", dest="precisions_alias", help=argparse.SUPPRESS)  # the old flag
     p.add_argument("--compile", default="auto", choices=["auto", "yes", "no"], help="train.compile")
     p.add_argument("--methods", default="ft_cot,prada")
+    p.add_argument("--memory-budget", type=float, default=TrainConfig.activation_memory_budget,
+                   help="train.activation_memory_budget (compiled layers)")
     p.add_argument("--attn", default=None, help="a transformers attention implementation (overrides --attention)")
     p.add_argument("--attention", dest="train_attention", default="auto", help="train.attention: auto, model, sdpa_recompute")
     p.add_argument("--method", help=argparse.SUPPRESS)  # internal: run one (precision, method), print JSON
@@ -158,6 +162,7 @@ def main() -> None:
 
     any_r = next(iter(results.values()))[0]
     print(f"\nmodel={args.model} device={args.device} backbone={args.backbone} grad_ckpt={args.grad_ckpt} "
+          f"activation_memory_budget={args.memory_budget:g} "
           f"batch={args.batch}x{args.seq} tokens (+{args.targets or args.batch}x{args.question + 1} target tokens for PRADA), "
           f"threads={any_r['threads']}, {args.steps} timed steps after {args.warmup}")
     print(f"{'method':8s} {'precision':10s} {'step s':>8s} {'tokens/s':>9s} {'peak GiB':>9s}  all steps")

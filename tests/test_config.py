@@ -352,3 +352,24 @@ def test_train_attention_is_compared_only_where_auto_can_change_it():
         saved = to_dict(cfg)
         del saved["train"]["attention"]
         assert config_changes(saved, cfg, mutable=()) == []
+
+
+def test_activation_memory_budget_is_compared_only_where_layers_compile():
+    from prada.config import config_changes, to_dict
+
+    bf16 = load_config(None, ["data.targets=[addsub]", "train.mixed_precision=bf16",
+                              "train.activation_memory_budget=0.5"])
+    saved = to_dict(bf16)
+    del saved["train"]["activation_memory_budget"]  # a run folder made before the key existed: 1.0
+    assert config_changes(saved, bf16, mutable=()) == ["train.activation_memory_budget: 1.0 -> 0.5"]
+    assert config_changes(saved, with_overrides(bf16, {"train.activation_memory_budget": 1.0}), mutable=()) == []
+    for inert in ({"train.mixed_precision": "no"}, {"train.compile": "no"}):  # no compiled layers to budget
+        cfg = with_overrides(bf16, inert)
+        saved = to_dict(with_overrides(cfg, {"train.activation_memory_budget": 1.0}))
+        assert config_changes(saved, cfg, mutable=()) == []
+    compiled_fp32 = with_overrides(bf16, {"train.mixed_precision": "no", "train.compile": "yes"})
+    saved = to_dict(with_overrides(compiled_fp32, {"train.activation_memory_budget": 1.0}))
+    assert config_changes(saved, compiled_fp32, mutable=()) == ["train.activation_memory_budget: 1.0 -> 0.5"]
+    for bad in (0, 1.5):
+        with pytest.raises(ConfigError, match="train.activation_memory_budget"):
+            with_overrides(bf16, {"train.activation_memory_budget": bad})

@@ -27,6 +27,7 @@ from prada.config import BACKBONES, Backbone, LoraConfig, PromptEncoderConfig, R
 from prada.errors import CheckpointError, ConfigError, DataError, EvaluationError, PradaError
 from prada.io import atomic_dir, read_json, write_json_atomic
 from prada.student.checkpoint_meta import CheckpointSpec, parse_checkpoint_meta
+from prada.student.compile import inductor_with_memory_budget
 from prada.student.format import IGNORE_INDEX
 from prada.student.loss import token_cross_entropy, weighted_linear_cross_entropy
 from prada.student.model import load_base_model, load_causal_lm, load_tokenizer
@@ -248,11 +249,13 @@ class Student(nn.Module):
             raise ConfigError(f"train.attention '{name}': {type(self.causal_lm).__name__} cannot use it ({e}); "
                               "set train.attention: model") from None
 
-    def compile_layers(self) -> int:
+    def compile_layers(self, activation_memory_budget: float = 1.0) -> int:
         """``torch.compile`` every decoder layer in place (dynamic shapes); returns how many.
 
         The layers share one code object, so dynamo compiles one graph for all of them (their
         weights are graph inputs); the embeddings, the prompt encoder and the LM head stay eager.
+        ``activation_memory_budget`` < 1 has the compiler recompute activations in the backward
+        pass until the saved ones fit that fraction (``train.activation_memory_budget``).
         """
         layers = getattr(self.causal_lm.get_decoder(), "layers", None)
         if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
@@ -260,8 +263,9 @@ class Student(nn.Module):
                 f"train.compile: the model {type(self.causal_lm).__name__} has no decoder 'layers' list to "
                 "compile; set train.compile: no"
             )
+        backend = "inductor" if activation_memory_budget >= 1.0 else inductor_with_memory_budget(activation_memory_budget)
         for layer in layers:
-            layer.compile(dynamic=True)
+            layer.compile(dynamic=True, backend=backend)  # one backend object: one graph for all layers
         return len(layers)
 
     def _plain_head_weight(self) -> torch.Tensor | None:

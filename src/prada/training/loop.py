@@ -449,7 +449,7 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     if attention != "model":
         trainee.student.set_training_attention(attention)
     if compiled:
-        trainee.student.compile_layers()
+        trainee.student.compile_layers(tc.activation_memory_budget)
     groups = param_groups(trainee.student, trainee.classifier, cfg)
     optimizer = make_optimizer(groups, fused=precision != "no")
     scheduler = make_scheduler(optimizer, cfg)
