@@ -409,7 +409,8 @@ def train(cfg: RunConfig, method: str, seed: int, out_dir: Path, corpus_path: Pa
     attention = resolve_attention(tc.attention, compiled, precision, accelerator.device)
     if main:
         print(f"precision: {precision} (train.mixed_precision={tc.mixed_precision}; {describe(accelerator.device)}); "
-              f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile}); "
+              f"compiled layers: {'yes' if compiled else 'no'} (train.compile={tc.compile}"
+              f"{f', activation memory budget {tc.activation_memory_budget:g}' if compiled else ''}); "
               f"attention: {attention} (train.attention={tc.attention})", file=sys.stderr, flush=True)
     set_seed(seed)
     student, tokenizer = build_student(cfg, spec)
