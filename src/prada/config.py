@@ -998,13 +998,22 @@ LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32", "eval.exact_top_logits
 is compared as if it had this value (its evaluations ran in fp32, with plain logits; its students
 trained with the model's own attention)."""
 
+def _not_bf16(flat: dict[str, Any]) -> bool:
+    return flat.get("train.mixed_precision") in ("no", "fp16")
+
+
+def _layers_not_compiled(flat: dict[str, Any]) -> bool:
+    """``train.compile`` is ``no``, or ``auto`` off the bf16 path (``hardware.resolve_compile``)."""
+    compile_ = flat.get("train.compile", "auto")
+    return compile_ == "no" or (compile_ == "auto" and _not_bf16(flat))
+
+
 INERT_WHEN: dict[str, typing.Callable[[dict[str, Any]], bool]] = {
     "eval.exact_top_logits": lambda flat: flat.get("eval.dtype") == "float32",
     # `auto` is the model's attention unless the layers are compiled in bf16
-    "train.attention": lambda flat: flat.get("train.mixed_precision") in ("no", "fp16") or flat.get("train.compile") == "no",
+    "train.attention": lambda flat: _not_bf16(flat) or _layers_not_compiled(flat),
     # only compiled layers have a partitioner to budget
-    "train.activation_memory_budget": lambda flat: flat.get("train.compile") == "no" or (
-        flat.get("train.compile", "auto") == "auto" and flat.get("train.mixed_precision") in ("no", "fp16")),
+    "train.activation_memory_budget": _layers_not_compiled,
 }
 """Keys that change nothing under some settings (of the flattened config): not compared when both
 configs have those settings (fp32 generation has no lower-precision logits to rescore)."""

@@ -312,9 +312,15 @@ def make_batches(source, targets, cfg: RunConfig, seed: int, pad_token_id: int, 
 # ============================================================================================
 
 
-def save_student(trainee: Trainee, directory: Path, method: str, step: int) -> None:
-    extra = {CLASSIFIER_STATE: trainee.classifier.state_dict()} if trainee.classifier is not None else {}
-    trainee.student.save_checkpoint(directory, method=method, step=step, extra_state_dicts=extra)
+def save_student(trainee: Trainee, directory: Path, method: str, step: int, *,
+                 weights: dict[str, dict[str, torch.Tensor]] | None = None,
+                 classifier_state: dict[str, torch.Tensor] | None = None) -> None:
+    """The student (and classifier) checkpoint in ``directory``: from the live tensors, or from
+    copies taken earlier (``weights``: ``Student.checkpoint_state()``; ``classifier_state``)."""
+    if classifier_state is None and trainee.classifier is not None:
+        classifier_state = trainee.classifier.state_dict()
+    extra = {CLASSIFIER_STATE: classifier_state} if classifier_state is not None else {}
+    trainee.student.save_checkpoint(directory, method=method, step=step, extra_state_dicts=extra, state=weights)
 
 
 def _checkpoint_job(trainee: Trainee, trainer_state: dict[str, Any], out_dir: Path, method: str, step: int,
@@ -324,17 +330,17 @@ def _checkpoint_job(trainee: Trainee, trainer_state: dict[str, Any], out_dir: Pa
     to be run at once from the live tensors."""
     from prada.student.student import snapshot_tensors
 
-    weights = trainee.student.checkpoint_state() if copy else None
-    classifier_state = trainee.classifier.state_dict() if trainee.classifier is not None else None
+    weights = classifier_state = None
     if copy:
+        weights = trainee.student.checkpoint_state()
         trainer_state = snapshot_tensors(trainer_state)
-        classifier_state = snapshot_tensors(classifier_state)
-    extra = {CLASSIFIER_STATE: classifier_state} if classifier_state is not None else {}
+        if trainee.classifier is not None:
+            classifier_state = snapshot_tensors(trainee.classifier.state_dict())
 
     def write() -> None:
         for parent, with_state in [("checkpoints", True)] + ([("snapshots", False)] if snapshot else []):
             with atomic_dir(out_dir / parent / f"step-{step}") as d:
-                trainee.student.save_checkpoint(d, method=method, step=step, extra_state_dicts=extra, state=weights)
+                save_student(trainee, d, method, step, weights=weights, classifier_state=classifier_state)
                 if with_state:
                     ckpt.save_trainer_state(d / ckpt.TRAINER_STATE, trainer_state)
         ckpt.prune(out_dir / "checkpoints", keep)
