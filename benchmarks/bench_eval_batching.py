@@ -4,7 +4,7 @@ prints generated tokens/s, the speed-up, and how often the two agree (printed, n
 
     python benchmarks/bench_eval_batching.py [--questions 128] [--max-new-tokens 128]
         [--data-dir ../shared/data] [--device auto] [--fast-batch-size 128] [--ref-batch-size 16]
-        [--fast-dtype auto] [--exact-top-logits 8] [--skip-reference]
+        [--fast-dtype auto] [--exact-top-logits 8] [--decode-attention auto] [--skip-reference]
 
 Questions: MultiArith test questions when a data directory is found (``--data-dir`` or
 ``$PRADA_DATA_DIR``, else ``../shared/data`` beside the repo), else the synthetic
@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--fast-dtype", default="auto", help="an eval.dtype value for the fast path")
     ap.add_argument("--exact-top-logits", type=int, default=8,
                     help="eval.exact_top_logits of the fast path (0: plain bf16 logits)")
+    ap.add_argument("--decode-attention", default="auto", choices=["auto", "sdpa"],
+                    help="eval.decode_attention of the fast path (auto: the fused kernel; sdpa: PyTorch's)")
     ap.add_argument("--skip-reference", action="store_true", help="time the fast path alone")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = ap.parse_args()
@@ -65,14 +67,16 @@ def main() -> None:
     runs.append(("fast path", args.fast_dtype, args.fast_batch_size, args.exact_top_logits))
     outputs, rates = {}, {}
     for name, dtype, batch, exact in runs:
-        student, info = load_model_for_eval(args.model, StudentConfig(model=args.model), args.device, dtype, exact)
+        student, info = load_model_for_eval(args.model, StudentConfig(model=args.model), args.device, dtype, exact,
+                                            args.decode_attention)
         tok = student.tokenizer
         prompts = [tok(zero_shot_cot_prompt(q))["input_ids"] for q in questions]
         greedy_generate(student, prompts[:2], max_new_tokens=4, batch_size=2, stop=ZERO_SHOT_STAGE1_STOP)  # warm-up
         gens, stats = greedy_generate(student, prompts, max_new_tokens=args.max_new_tokens, batch_size=batch,
                                       stop=ZERO_SHOT_STAGE1_STOP)
         outputs[name], rates[name] = gens, stats.tokens_per_s
-        print(f"{name}: {info['dtype']}, exact top logits {exact}, batch {batch}, {stats.generated_tokens} tokens in {stats.seconds:.1f} s = "
+        attention = student.causal_lm.config._attn_implementation
+        print(f"{name}: {info['dtype']}, exact top logits {exact}, attention {attention}, batch {batch}, {stats.generated_tokens} tokens in {stats.seconds:.1f} s = "
               f"{stats.tokens_per_s:.0f} tokens/s ({args.model}, {task}, {len(prompts)} questions, "
               f"max_new_tokens {args.max_new_tokens}, device {student.device}, {torch.get_num_threads()} threads)",
               flush=True)

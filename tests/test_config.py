@@ -373,3 +373,20 @@ def test_activation_memory_budget_is_compared_only_where_layers_compile():
     for bad in (0, 1.5):
         with pytest.raises(ConfigError, match="train.activation_memory_budget"):
             with_overrides(bf16, {"train.activation_memory_budget": bad})
+
+
+def test_decode_attention_is_compared_only_where_bf16_decoding_can_use_it():
+    from prada.config import config_changes, to_dict
+
+    bf16 = load_config(None, ["data.targets=[addsub]", "eval.dtype=bfloat16"])
+    saved = to_dict(bf16)
+    del saved["eval"]["decode_attention"]  # a run folder made before the key existed: SDPA
+    assert config_changes(saved, bf16, mutable=()) == ["eval.decode_attention: 'sdpa' -> 'auto'"]
+    assert config_changes(saved, with_overrides(bf16, {"eval.decode_attention": "sdpa"}), mutable=()) == []
+    for inert in ({"eval.dtype": "float32"}, {"eval.dtype": "float16"}, {"eval.backend": "vllm"}):
+        cfg = with_overrides(bf16, inert)
+        saved = to_dict(cfg)
+        del saved["eval"]["decode_attention"]
+        assert config_changes(saved, cfg, mutable=()) == []
+    with pytest.raises(ConfigError, match="eval.decode_attention"):
+        with_overrides(bf16, {"eval.decode_attention": "flash"})

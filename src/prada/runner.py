@@ -261,7 +261,7 @@ def _run_experiment(cfg: RunConfig, report: bool, progress: Progress, invocation
         info: dict[str, Any] | None = None
         if cfg.eval.backend != "vllm":  # vLLM loads its own copy per evaluation
             model, info = load_model_for_eval(job.model_ref, cfg.student, cfg.eval.device, cfg.eval.dtype,
-                                               cfg.eval.exact_top_logits)
+                                               cfg.eval.exact_top_logits, cfg.eval.decode_attention)
         if tasks:  # every task in one decoding stream (the batch does not drain between tasks)
             events.note(f"evaluate {job.name} on {', '.join(t.name for t in tasks)}")
             invocation.at("eval", job.name, ", ".join(t.name for t in tasks))

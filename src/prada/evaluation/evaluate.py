@@ -125,13 +125,15 @@ def resolve_device(name: str) -> torch.device:
 
 def load_model_for_eval(
     model_ref: str | Path, student_cfg: StudentConfig, device: str = "auto", dtype: str = "float32",
-    exact_top_logits: int = 0,
+    exact_top_logits: int = 0, decode_attention: str = "sdpa",
 ) -> tuple[Any, dict[str, Any]]:
     """``(Student, info)`` for a checkpoint directory, a model folder, an alias or a cached hub id,
     on ``device`` (an ``eval.device`` value), its language model's weights in ``dtype`` (an
     ``eval.dtype`` value; a prompt encoder stays fp32 and casts its output). With a dtype other
     than fp32 and ``exact_top_logits = k > 0`` (``eval.exact_top_logits``), the LM head's ``k``
-    largest logits per row are recomputed in fp32 (``prada.evaluation.exact_logits``).
+    largest logits per row are recomputed in fp32 (``prada.evaluation.exact_logits``). With bf16 on
+    the CPU and ``decode_attention="auto"`` (``eval.decode_attention``), decoding steps run the fused
+    attention kernel (``prada.evaluation.decode_kernel``) where it can be built.
 
     ``info`` holds ``method`` and ``step`` from a checkpoint (None for a plain model) and the
     resolved ``dtype``. A path that does not exist, or a folder that is neither a checkpoint nor a
@@ -153,6 +155,10 @@ def load_model_for_eval(
         hook_exact_top_logits(lm, head.weight.detach().float().clone(), exact_top_logits,
                               bias.detach().float().clone() if bias is not None else None)
     lm.to(TORCH_DTYPES[resolved])
+    if resolved == "bfloat16" and target.type == "cpu" and decode_attention == "auto":
+        from prada.evaluation.row_attention import use_decode_kernel
+
+        use_decode_kernel(lm)
     return student, {**info, "dtype": resolved}
 
 
@@ -423,7 +429,7 @@ def evaluate_tasks(
         # vLLM generates on its own GPU copy; the student is then only read for its format and prompts.
         device = "cpu" if cfg.eval.backend == "vllm" else cfg.eval.device
         student, info = load_model_for_eval(model_ref, cfg.student, device, cfg.eval.dtype,
-                                            cfg.eval.exact_top_logits)
+                                            cfg.eval.exact_top_logits, cfg.eval.decode_attention)
         ref_text = str(model_ref)
     chat = bool(student.student_cfg.chat_template) if prompt_style != ZERO_SHOT_STYLE else bool(cfg.student.chat_template)
     if prompt_style == ZERO_SHOT_STYLE and bool(getattr(student, "num_virtual_tokens", 0)):
