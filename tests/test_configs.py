@@ -26,3 +26,32 @@ def test_replay_config_matches_the_teacher_that_made_the_corpus() -> None:
     assert replay.data.source == teacher.data.source
     for key in ("model", "prompt", "chat", "samples", "temperature", "top_p", "max_rationale_tokens", "seed"):
         assert getattr(replay.teacher, key) == getattr(teacher.teacher, key), key
+
+
+def _fast_path_results() -> list[Path]:
+    """Experiment configs whose committed results folder was made on the bf16 fast path (its saved
+    config has ``eval.dtype``): those must keep pinning every later default that changes outputs."""
+    out = []
+    for path in sorted((CONFIGS / "experiments").glob("*.yaml")):
+        saved = CONFIGS.parent / load_config(path).output_dir / "config.yaml"
+        if saved.is_file() and "dtype:" in saved.read_text(encoding="utf-8").split("\neval:", 1)[-1]:
+            out.append(path)
+    return out
+
+
+@pytest.mark.parametrize("path", _fast_path_results(), ids=lambda p: p.name)
+def test_fast_path_configs_still_describe_their_committed_results(path: Path) -> None:
+    """Rerunning such a config into its results folder is not refused as a different config:
+    a default added since (e.g. ``eval.decode_attention``) is pinned to what the results used."""
+    import yaml
+
+    from prada.config import config_changes
+    from prada.runner import _MUTABLE_KEYS
+
+    cfg = load_config(path)
+    saved = yaml.safe_load((CONFIGS.parent / cfg.output_dir / "config.yaml").read_text(encoding="utf-8"))
+    assert config_changes(saved, cfg, _MUTABLE_KEYS) == []
+
+
+def test_the_fast_path_results_are_found() -> None:
+    assert {p.name for p in _fast_path_results()} >= {"multiarith_adversary.yaml", "multiarith_qwen15b_d4.yaml"}
