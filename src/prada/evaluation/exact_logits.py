@@ -46,6 +46,7 @@ def exact_top_logits(lm: Any, head_weight: torch.Tensor, k: int,
             exact = torch.einsum("...d,...kd->...k", hidden.float(), weight[top])  # (..., k)
             if bias is not None:
                 exact = exact + bias[top]
-        return logits.float().scatter(-1, top, exact)
+        # in place into the fp32 copy: an out-of-place scatter would copy the (B, V) logits again
+        return logits.float().scatter_(-1, top, exact)
 
     return head.register_forward_hook(rescore)
