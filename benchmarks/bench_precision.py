@@ -12,7 +12,9 @@ with the one in ``RUN_DIR/eval/MODEL/TASK/predictions.jsonl``:
 - ``fp64``: everything in float64: how many answers fp32's own rounding decides (the floor any
   cheaper precision is measured against);
 - ``bf16``: bf16 weights, plain bf16 logits (``eval.exact_top_logits: 0``);
-- ``bf16_exact``: bf16 weights, each step's top 8 logits recomputed in fp32 (the default);
+- ``bf16_exact``: bf16 weights, each step's top 8 logits recomputed in fp32, SDPA attention;
+- ``bf16_kernel_exact``: the same with the fused decoding-attention kernel (the default path:
+  ``eval.decode_attention: auto``);
 - ``fp32_residual``: bf16 matmuls under autocast, the residual stream and norms in fp32, bf16 logits;
 - ``fp32_residual_exact``: both.
 
@@ -26,7 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
-VARIANTS = ("fp32", "fp64", "bf16", "bf16_exact", "fp32_residual", "fp32_residual_exact")
+VARIANTS = ("fp32", "fp64", "bf16", "bf16_exact", "bf16_kernel_exact", "fp32_residual", "fp32_residual_exact")
 
 
 def main() -> None:
@@ -44,6 +46,7 @@ def main() -> None:
     from prada.data import get_task
     from prada.evaluation.evaluate import evaluate_model, load_model_for_eval
     from prada.evaluation.exact_logits import exact_top_logits
+    from prada.evaluation.row_attention import use_decode_kernel
 
     cfg = load_config(args.run_dir / "config.yaml")
     tasks = sorted(p.name for p in (args.run_dir / "eval" / args.model).iterdir() if p.is_dir())
@@ -66,6 +69,8 @@ def main() -> None:
             lm.to(torch.float64)
         elif variant != "fp32":
             lm.to(torch.bfloat16)
+        if variant == "bf16_kernel_exact" and not use_decode_kernel(lm):
+            raise SystemExit("bf16_kernel_exact: the decoding attention kernel cannot be built here")
         if variant.endswith("exact"):
             exact_top_logits(lm, fp32_head, 8)
         total = same_total = 0
