@@ -188,3 +188,23 @@ def test_the_portable_build_computes_the_same(tmp_path) -> None:
                                rtol=8e-3, atol=8e-3)
     torch.testing.assert_close(portable.decode_attention(q, k, v, mask, 0.125).float(),
                                decode_attention(q, k, v, mask, 0.125).float(), rtol=8e-3, atol=8e-3)
+    assert not portable.vectorized() and load_kernel().vectorized()
+
+
+def test_a_build_without_the_vector_path_is_not_used(monkeypatch, caplog) -> None:
+    """Without AVX512-BF16 the kernel's plain loops are slower than SDPA: decoding keeps SDPA."""
+    import torch.utils.cpp_extension as cpp_extension
+
+    class _Portable:
+        @staticmethod
+        def vectorized() -> bool:
+            return False
+
+    load_kernel.cache_clear()
+    monkeypatch.setattr(cpp_extension, "load", lambda *args, **kwargs: _Portable())
+    try:
+        with caplog.at_level(logging.INFO, logger="prada.evaluation.decode_kernel"):
+            assert load_kernel() is None
+        assert "no AVX512-BF16" in caplog.text
+    finally:
+        load_kernel.cache_clear()

@@ -7,11 +7,12 @@ batch 128; ``csrc/decode_attention.cpp`` reads it at 19–27 GB/s (30 layers' ca
 96–250 positions, ``benchmarks/README.md``): one task per (row, key/value head) scores the
 head's grouped queries together with AVX512-BF16 dot products, skips the row's left padding,
 and keeps the softmax and the weighted sum of values in fp32. Without AVX512-BF16 the same
-arithmetic compiles as plain loops.
+arithmetic compiles as plain loops, which are tested but not used: there SDPA is faster.
 
 The kernel is compiled on first use with the machine's C++ compiler (``torch.utils.cpp_extension``,
-~20 s, cached in torch's extension folder per source and CPU) and loaded from there afterwards.
-Where it cannot be built (no compiler) decoding uses SDPA, with one warning.
+~20 s, cached in torch's extension folder per source and CPU — the user's own cache, as
+``torch.compile``'s — and loaded from there afterwards). Where it cannot be built (no compiler)
+decoding uses SDPA, with one warning.
 """
 
 from __future__ import annotations
@@ -47,16 +48,21 @@ def _cpu_tag() -> str:
 @functools.cache
 def load_kernel() -> ModuleType | None:
     """The compiled extension (built on the first call in a machine's life), or None where it
-    cannot be built; the reason is logged once."""
+    cannot be built or this CPU lacks AVX512-BF16; the reason is logged once."""
     from torch.utils.cpp_extension import load
 
+    logger.info("loading the decoding attention kernel (the first time on a machine compiles it, ~20 s)")
     try:
-        return load(name=f"prada_decode_attention_{_cpu_tag()}", sources=[str(SOURCE)],
-                    extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"], verbose=False)
+        kernel = load(name=f"prada_decode_attention_{_cpu_tag()}", sources=[str(SOURCE)],
+                      extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as exc:  # no compiler, no headers, a failed build: SDPA does the same work
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         logger.warning("the decoding attention kernel could not be built (%s); decoding uses SDPA", reason[:300])
         return None
+    if not kernel.vectorized():
+        logger.info("this CPU has no AVX512-BF16: decoding uses SDPA, faster here than the kernel's plain loops")
+        return None
+    return kernel
 
 
 def decode_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor,

@@ -287,6 +287,15 @@ torch::Tensor decode_attention(torch::Tensor query, torch::Tensor key, torch::Te
   return out;
 }
 
+bool vectorized() {
+#ifdef PRADA_AVX512_BF16
+  return true;
+#else
+  return false;
+#endif
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("decode_attention", &decode_attention, "single-query attention over a bf16 KV cache");
+  m.def("vectorized", &vectorized, "whether this build has the AVX512-BF16 path");
 }
