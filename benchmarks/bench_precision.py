@@ -16,7 +16,11 @@ with the one in ``RUN_DIR/eval/MODEL/TASK/predictions.jsonl``:
 - ``bf16_kernel_exact``: the same with the fused decoding-attention kernel (the default path:
   ``eval.decode_attention: auto``);
 - ``fp32_residual``: bf16 matmuls under autocast, the residual stream and norms in fp32, bf16 logits;
-- ``fp32_residual_exact``: both.
+- ``fp32_residual_exact``: both;
+- ``bf16_weights_only``: fp32 arithmetic with every weight rounded to bf16 (what the weights'
+  rounding alone changes);
+- ``bf16_inputs_only``: fp32 arithmetic and weights, every linear layer's input rounded to bf16
+  (what rounding the activations that enter the matmuls alone changes).
 
 Prints, per variant and task, correct answers, answers equal to fp32, and identical texts
 (``docs/results.md``, "Precision").
@@ -28,7 +32,8 @@ import argparse
 import json
 from pathlib import Path
 
-VARIANTS = ("fp32", "fp64", "bf16", "bf16_exact", "bf16_kernel_exact", "fp32_residual", "fp32_residual_exact")
+VARIANTS = ("fp32", "fp64", "bf16", "bf16_exact", "bf16_kernel_exact", "fp32_residual", "fp32_residual_exact",
+            "bf16_weights_only", "bf16_inputs_only")
 
 
 def main() -> None:
@@ -67,6 +72,14 @@ def main() -> None:
             lm.set_output_embeddings(bf16_head)
         elif variant == "fp64":
             lm.to(torch.float64)
+        elif variant == "bf16_weights_only":
+            with torch.no_grad():
+                for param in lm.parameters():
+                    param.copy_(param.bfloat16().float())
+        elif variant == "bf16_inputs_only":
+            for module in lm.modules():
+                if isinstance(module, nn.Linear):
+                    module.register_forward_pre_hook(lambda _, args: (args[0].bfloat16().float(), *args[1:]))
         elif variant != "fp32":
             lm.to(torch.bfloat16)
         if variant == "bf16_kernel_exact" and not use_decode_kernel(lm):
