@@ -56,6 +56,10 @@ def row_chunks(mask: torch.Tensor, chunks: int = CHUNKS) -> RowChunks | None:
     return plan if any(col > 0 for _, _, col in plan) else None
 
 
+_UNSUPPORTED = ("softcap", "position_bias", "s_aux", "sinks")
+"""Keyword arguments that change what attention computes: calls with one go to transformers' SDPA."""
+
+
 def sdpa_row_chunks_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                             attention_mask: torch.Tensor | None, dropout: float = 0.0,
                             scaling: float | None = None, row_chunks: RowChunks | None = None,
@@ -66,7 +70,7 @@ def sdpa_row_chunks_forward(module: torch.nn.Module, query: torch.Tensor, key: t
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if (row_chunks is None or query.shape[2] != 1 or torch.is_grad_enabled() or dropout > 0.0
-            or kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None):
+            or any(kwargs.get(k) is not None for k in _UNSUPPORTED)):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
     b, h, _, d = query.shape
@@ -78,10 +82,6 @@ def sdpa_row_chunks_forward(module: torch.nn.Module, query: torch.Tensor, key: t
         out[lo:hi] = F.scaled_dot_product_attention(grouped[lo:hi], key[lo:hi, :, col:], value[lo:hi, :, col:],
                                                     attn_mask=mask, scale=scaling)
     return out.reshape(b, h, 1, d).transpose(1, 2), None  # (B, 1, H, D)
-
-
-_UNSUPPORTED = ("softcap", "position_bias", "s_aux", "sinks")
-"""Keyword arguments that change what attention computes: the kernel leaves those calls to SDPA."""
 
 
 def decode_kernel_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
