@@ -111,6 +111,11 @@ def test_the_attention_function_matches_sdpa_and_falls_back_where_the_kernel_doe
                      (q.expand(b, h, 2, d), k, v, mask.expand(b, 1, 2, s))):
             assert torch.equal(decode_kernel_forward(_Attention(), *args)[0], sdpa_attention_forward(_Attention(), *args)[0])
     assert torch.equal(decode_kernel_forward(_Attention(), q, k, v, mask)[0], want)  # grad enabled here
+    # heads the vector path is not built for: 48 dims, 18 grouped queries per key/value head
+    with torch.no_grad():
+        for qq, kk, vv in ((q[..., :48], k[..., :48], v[..., :48]), (q.repeat(1, 6, 1, 1)[:, :18], k[:, :1], v[:, :1])):
+            assert torch.equal(decode_kernel_forward(_Attention(), qq, kk, vv, mask)[0],
+                               sdpa_attention_forward(_Attention(), qq, kk, vv, mask)[0])
 
 
 def test_the_decoder_runs_the_kernel_on_a_bf16_student(tiny_student, monkeypatch) -> None:
@@ -119,11 +124,14 @@ def test_the_decoder_runs_the_kernel_on_a_bf16_student(tiny_student, monkeypatch
     import copy
 
     from prada.evaluation.generate import _forward_accepts, _returned_cache, greedy_generate
+    from prada.student.tiny import build_tiny_model
 
     from .test_generate import _prompts
 
     student = copy.deepcopy(tiny_student)
-    lm = student.causal_lm.to(torch.bfloat16)
+    # head dimension 32 (hidden 128, 4 heads), one the kernel's vector path takes
+    student.backbone = build_tiny_model(len(student.tokenizer), hidden_size=128).to(torch.bfloat16)
+    lm = student.causal_lm
     assert use_decode_kernel(lm) and lm.config._attn_implementation == KERNEL_IMPLEMENTATION
     calls = []
     real = decode_kernel.decode_attention

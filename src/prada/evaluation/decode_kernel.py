@@ -30,6 +30,16 @@ logger = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "decode_attention.cpp"
 
+VECTOR_HEAD_DIMS = (32, 64, 96, 128)
+"""Head dimensions the kernel's vector path is compiled for (others would take its plain loops)."""
+MAX_GROUPED_QUERIES = 16
+"""Query heads per key/value head the kernel takes."""
+
+
+def supports(grouped_queries: int, head_dim: int) -> bool:
+    """Whether the kernel's vector path takes heads of this shape (else the caller uses SDPA)."""
+    return grouped_queries <= MAX_GROUPED_QUERIES and head_dim in VECTOR_HEAD_DIMS
+
 
 def _cpu_tag() -> str:
     """Tells CPUs apart: the build uses ``-march=native``, so a cache folder shared by different

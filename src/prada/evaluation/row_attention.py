@@ -91,12 +91,12 @@ def decode_kernel_forward(module: torch.nn.Module, query: torch.Tensor, key: tor
 
     query (B, H, 1, D), key/value (B, Hk, S, D), attention_mask (B, 1, 1, S) bool or None;
     returns ``(out (B, 1, H, D), None)``."""
-    from prada.evaluation.decode_kernel import decode_attention
+    from prada.evaluation.decode_kernel import decode_attention, supports
 
     b, h, t, d = query.shape
     hk, s = key.shape[1], key.shape[2]
     if (t != 1 or torch.is_grad_enabled() or dropout > 0.0 or query.device.type != "cpu"
-            or not query.dtype == key.dtype == value.dtype == torch.bfloat16 or h % hk
+            or not query.dtype == key.dtype == value.dtype == torch.bfloat16 or h % hk or not supports(h // hk, d)
             or key.stride(-1) != 1 or value.stride(-1) != 1 or any(kwargs.get(k) is not None for k in _UNSUPPORTED)
             or (attention_mask is not None and (attention_mask.dtype != torch.bool
                                                 or attention_mask.shape != (b, 1, 1, s)))):
