@@ -172,7 +172,6 @@ void attend_avx512(const Task& t, float* scores) {
       maxes[g] = _mm512_max_ps(maxes[g], block);
     }
   }
-  const int64_t tail = s;
   for (; s < S; ++s) {
     const uint16_t* row = t.k + s * t.k_stride;
     for (int64_t g = 0; g < G; ++g) {
@@ -207,7 +206,6 @@ void attend_avx512(const Task& t, float* scores) {
     }
     sums[g] = _mm512_reduce_add_ps(total) + total_tail;
   }
-  (void)tail;
   // weighted sum of values: fp32 accumulators, 16 dims per vector
   __m512 acc[kMaxGroup][2 * NV];
   for (int64_t g = 0; g < G; ++g)
