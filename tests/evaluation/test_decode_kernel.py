@@ -119,10 +119,12 @@ def test_the_attention_function_matches_sdpa_and_falls_back_where_the_kernel_doe
 
 
 def test_the_decoder_runs_the_kernel_on_a_bf16_student(tiny_student, monkeypatch) -> None:
-    """Greedy decoding of a bf16 copy of the tiny student calls the kernel at every step; its
-    next-token logits match SDPA's to bf16 rounding."""
+    """Greedy decoding of a bf16 copy of the tiny student calls the kernel at every step, and
+    plans no row chunks for it (the kernel skips each row's padding itself); its next-token
+    logits match SDPA's to bf16 rounding."""
     import copy
 
+    from prada.evaluation import generate as generate_module
     from prada.evaluation.generate import _forward_accepts, _returned_cache, greedy_generate
     from prada.student.tiny import build_tiny_model
 
@@ -141,10 +143,12 @@ def test_the_decoder_runs_the_kernel_on_a_bf16_student(tiny_student, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(decode_kernel, "decode_attention", spy)
+    plans = []
+    monkeypatch.setattr(generate_module, "row_chunks", lambda *args, **kwargs: plans.append(args))
     prompts = _prompts(student.tokenizer)
     out, stats = greedy_generate(student, prompts, max_new_tokens=6, batch_size=4)
     groups = lm.config.num_attention_heads // lm.config.num_key_value_heads
-    assert len(out) == len(prompts) and len(calls) >= lm.config.num_hidden_layers
+    assert len(out) == len(prompts) and len(calls) >= lm.config.num_hidden_layers and not plans
     assert all(len(shape) == 4 and shape[2] == groups for shape in calls)
     # one decoding step, kernel against SDPA, on left-padded rows
     ids = torch.tensor([[0, 0, 5, 6, 7], [1, 2, 3, 4, 5]])
@@ -161,10 +165,22 @@ def test_the_decoder_runs_the_kernel_on_a_bf16_student(tiny_student, monkeypatch
     torch.testing.assert_close(logits[KERNEL_IMPLEMENTATION], logits["sdpa"], rtol=0.05, atol=0.05)
 
 
-def test_no_compiler_means_sdpa_with_a_warning(monkeypatch, caplog, tiny_student) -> None:
+def test_heads_the_kernel_does_not_take_keep_their_attention_without_a_build(tiny_student, monkeypatch) -> None:
+    """The tiny student's heads have 8 dimensions: the model stays on its attention (and takes
+    row-chunk plans), and no kernel is even loaded for it."""
     import copy
 
+    lm = copy.deepcopy(tiny_student.causal_lm).to(torch.bfloat16)
+    before = lm.config._attn_implementation
+    monkeypatch.setattr(decode_kernel, "load_kernel", lambda: pytest.fail("loaded for heads it cannot take"))
+    assert not use_decode_kernel(lm) and lm.config._attn_implementation == before != KERNEL_IMPLEMENTATION
+
+
+def test_no_compiler_means_sdpa_with_a_warning(monkeypatch, caplog, tiny_student) -> None:
+
     import torch.utils.cpp_extension as cpp_extension
+
+    from prada.student.tiny import build_tiny_model
 
     def broken(*args, **kwargs):
         raise RuntimeError("Error building extension: g++ not found")
@@ -174,8 +190,9 @@ def test_no_compiler_means_sdpa_with_a_warning(monkeypatch, caplog, tiny_student
     try:
         with caplog.at_level(logging.WARNING, logger="prada.evaluation.decode_kernel"):
             assert load_kernel() is None
-            lm = copy.deepcopy(tiny_student.causal_lm).to(torch.bfloat16)
-            before = lm.config._attn_implementation  # sdpa, or sdpa_row_chunks once decoded
+            # 32-dim heads, which the kernel takes: only the failed build keeps it away
+            lm = build_tiny_model(len(tiny_student.tokenizer), hidden_size=128).to(torch.bfloat16)
+            before = lm.config._attn_implementation
             assert not use_decode_kernel(lm) and lm.config._attn_implementation == before != KERNEL_IMPLEMENTATION
         assert "g++ not found" in caplog.text and "decoding uses SDPA" in caplog.text
         with pytest.raises(RuntimeError, match="not available"):

@@ -27,6 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from prada.evaluation import decode_kernel
+
 IMPLEMENTATION = "sdpa_row_chunks"
 KERNEL_IMPLEMENTATION = "decode_kernel"
 
@@ -91,12 +93,10 @@ def decode_kernel_forward(module: torch.nn.Module, query: torch.Tensor, key: tor
 
     query (B, H, 1, D), key/value (B, Hk, S, D), attention_mask (B, 1, 1, S) bool or None;
     returns ``(out (B, 1, H, D), None)``."""
-    from prada.evaluation.decode_kernel import decode_attention, supports
-
     b, h, t, d = query.shape
     hk, s = key.shape[1], key.shape[2]
     if (t != 1 or torch.is_grad_enabled() or dropout > 0.0 or query.device.type != "cpu"
-            or not query.dtype == key.dtype == value.dtype == torch.bfloat16 or h % hk or not supports(h // hk, d)
+            or not query.dtype == key.dtype == value.dtype == torch.bfloat16 or h % hk or not decode_kernel.supports(h // hk, d)
             or key.stride(-1) != 1 or value.stride(-1) != 1 or any(kwargs.get(k) is not None for k in _UNSUPPORTED)
             or (attention_mask is not None and (attention_mask.dtype != torch.bool
                                                 or attention_mask.shape != (b, 1, 1, s)))):
@@ -104,7 +104,7 @@ def decode_kernel_forward(module: torch.nn.Module, query: torch.Tensor, key: tor
                                        scaling=scaling, **kwargs)
     mask = attention_mask[:, 0, 0] if attention_mask is not None else query.new_ones((b, s), dtype=torch.bool)  # (B, S)
     grouped = query.reshape(b, hk, h // hk, d)  # (B, Hk, g, D): the query heads of a key/value head
-    out = decode_attention(grouped, key, value, mask, scaling if scaling is not None else d ** -0.5)
+    out = decode_kernel.decode_attention(grouped, key, value, mask, scaling if scaling is not None else d ** -0.5)
     return out.reshape(b, h, 1, d).transpose(1, 2), None  # (B, 1, H, D)
 
 
@@ -115,17 +115,30 @@ def register() -> str:
     return register_sdpa_variant(IMPLEMENTATION, sdpa_row_chunks_forward)
 
 
+def _kernel_takes_heads(config: Any) -> bool:
+    """Whether the model's attention heads (from its config) are a shape the kernel takes."""
+    get_text = getattr(config, "get_text_config", None)
+    text = get_text(decoder=True) if callable(get_text) else config
+    heads = getattr(text, "num_attention_heads", None)
+    if not heads:
+        return False
+    kv_heads = getattr(text, "num_key_value_heads", None) or heads
+    head_dim = getattr(text, "head_dim", None) or getattr(text, "hidden_size", 0) // heads
+    return heads % kv_heads == 0 and decode_kernel.supports(heads // kv_heads, head_dim)
+
+
 def use_decode_kernel(lm: Any) -> bool:
-    """Switch ``lm`` from ``sdpa`` (or ``sdpa_row_chunks``) to ``decode_kernel`` when the kernel
-    can be built here; True when it uses it. Other attention implementations are left alone."""
-    from prada.evaluation.decode_kernel import load_kernel
+    """Switch ``lm`` from ``sdpa`` (or ``sdpa_row_chunks``) to ``decode_kernel`` when its heads are
+    a shape the kernel takes and the kernel can be built here; True when it uses it. Other
+    attention implementations are left alone."""
     from prada.student.attention import register_sdpa_variant
 
     config = getattr(lm, "config", None)
     current = getattr(config, "_attn_implementation", None)
     if current == KERNEL_IMPLEMENTATION:
         return True
-    if current not in ("sdpa", IMPLEMENTATION) or not hasattr(lm, "set_attn_implementation") or load_kernel() is None:
+    if (current not in ("sdpa", IMPLEMENTATION) or not hasattr(lm, "set_attn_implementation")
+            or not _kernel_takes_heads(config) or decode_kernel.load_kernel() is None):
         return False
     register_sdpa_variant(KERNEL_IMPLEMENTATION, decode_kernel_forward)
     try:
@@ -137,11 +150,11 @@ def use_decode_kernel(lm: Any) -> bool:
 
 def use_row_chunks(lm: Any) -> bool:
     """Switch ``lm`` from ``sdpa`` to ``sdpa_row_chunks`` (identical unless a step passes a plan);
-    True when it uses it or ``decode_kernel`` (which takes the same plans). Models on another
-    attention implementation are left as they are."""
+    True when it uses it. Models on another attention implementation are left as they are,
+    ``decode_kernel`` among them: the kernel skips each row's own padding and takes no plans."""
     config = getattr(lm, "config", None)
     current = getattr(config, "_attn_implementation", None)
-    if current in (IMPLEMENTATION, KERNEL_IMPLEMENTATION):
+    if current == IMPLEMENTATION:
         return True
     if current != "sdpa" or not hasattr(lm, "set_attn_implementation"):
         return False
