@@ -390,3 +390,26 @@ def test_decode_attention_is_compared_only_where_bf16_decoding_can_use_it():
         assert config_changes(saved, cfg, mutable=()) == []
     with pytest.raises(ConfigError, match="eval.decode_attention"):
         with_overrides(bf16, {"eval.decode_attention": "flash"})
+
+
+def test_compile_and_teacher_dtype_are_compared_only_where_they_change_outputs():
+    """A run folder made before ``train.compile`` / ``teacher.dtype`` existed trained uncompiled and
+    ran a local teacher in ``auto``: an fp32 run or a recorded teacher compares equal."""
+    from prada.config import config_changes, to_dict
+
+    fp32 = load_config(None, ["data.targets=[addsub]", "train.mixed_precision=no"])
+    saved = to_dict(fp32)
+    del saved["train"]["compile"], saved["teacher"]["dtype"]
+    assert config_changes(saved, fp32, mutable=()) == []
+    assert config_changes(saved, with_overrides(fp32, {"teacher.dtype": "bfloat16"}), mutable=()) == []  # replay
+    assert config_changes(saved, with_overrides(fp32, {"train.compile": "yes"}), mutable=()) == [
+        "train.compile: 'no' -> 'yes'"]
+    bf16 = with_overrides(fp32, {"train.mixed_precision": "bf16"})  # auto compiles the layers here
+    assert config_changes(saved, bf16, mutable=()) == ["train.compile: 'no' -> 'auto'",
+                                                        "train.mixed_precision: 'no' -> 'bf16'"]
+    hf = with_overrides(fp32, {"teacher.backend": "hf", "teacher.model": "some/teacher"})
+    saved_hf = to_dict(hf)
+    del saved_hf["teacher"]["dtype"]
+    assert config_changes(saved_hf, hf, mutable=()) == []
+    assert config_changes(saved_hf, with_overrides(hf, {"teacher.dtype": "bfloat16"}), mutable=()) == [
+        "teacher.dtype: 'auto' -> 'bfloat16'"]

@@ -999,10 +999,11 @@ def drop_removed_keys(raw: dict[str, Any], source: str = "config") -> dict[str, 
 
 
 LEGACY_VALUES: dict[str, Any] = {"eval.dtype": "float32", "eval.exact_top_logits": 0, "train.attention": "model",
-                                 "train.activation_memory_budget": 1.0, "eval.decode_attention": "sdpa"}
+                                 "train.activation_memory_budget": 1.0, "eval.decode_attention": "sdpa",
+                                 "train.compile": "no", "teacher.dtype": "auto"}
 """What a key added after a config was saved meant before it existed: a run directory made then
 is compared as if it had this value (its evaluations ran in fp32, with plain logits; its students
-trained with the model's own attention)."""
+trained uncompiled, with the model's own attention; a local teacher ran in what ``auto`` picks)."""
 
 def _not_bf16(flat: dict[str, Any]) -> bool:
     return flat.get("train.mixed_precision") in ("no", "fp16")
@@ -1023,6 +1024,9 @@ INERT_WHEN: dict[str, typing.Callable[[dict[str, Any]], bool]] = {
     "train.attention": lambda flat: _not_bf16(flat) or _layers_not_compiled(flat),
     # only compiled layers have a partitioner to budget
     "train.activation_memory_budget": _layers_not_compiled,
+    "train.compile": _layers_not_compiled,
+    # only the local (hf) teacher loads weights in a dtype
+    "teacher.dtype": lambda flat: flat.get("teacher.backend") != "hf",
 }
 """Keys that change nothing under some settings (of the flattened config): not compared when both
 configs have those settings (fp32 generation has no lower-precision logits to rescore)."""
