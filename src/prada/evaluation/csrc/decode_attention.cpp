@@ -6,6 +6,11 @@
 // are fp32; the output is rounded to bf16 once. With AVX512-BF16 the scores use the bf16 dot
 // product (exact products, fp32 sums) with 16 keys reduced at a time, and the exponentials are a
 // vectorised polynomial; elsewhere the same arithmetic runs as plain loops.
+//
+// The cache is read from DRAM (30 layers' caches do not fit in any cache level), so the vector path
+// prefetches ahead of itself: a task's values while it scores its keys, and the next task's keys
+// while it sums its values. Without that, every task began with the hardware prefetchers cold and
+// 30 layers of 128 rows x 3 heads x 160 positions took 23.8 ms per step instead of 13.2 ms.
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -49,6 +54,8 @@ struct Task {
   uint16_t* out;          // (G, D)
   int64_t k_stride, v_stride, first, S, G, D;
   float scale;
+  const uint16_t* next_k = nullptr;  // the next task's keys, prefetched while this one reads values
+  int64_t next_first = 0;
 };
 
 // The portable path: the same arithmetic as the vector one, in plain loops.
@@ -157,6 +164,8 @@ void attend_avx512(const Task& t, float* scores) {
   for (; s + 16 <= S; s += 16) {
     for (int j = 0; j < 16; ++j) {
       const uint16_t* row = t.k + (s + j) * t.k_stride;
+      const char* vrow = reinterpret_cast<const char*>(t.v + (s + j) * t.v_stride);
+      for (int off = 0; off < D * 2; off += 64) _mm_prefetch(vrow + off, _MM_HINT_T0);
       __m512bh k[NV];
       for (int n = 0; n < NV; ++n) k[n] = (__m512bh)_mm512_loadu_si512(row + 32 * n);
       for (int64_t g = 0; g < G; ++g) {
@@ -212,6 +221,10 @@ void attend_avx512(const Task& t, float* scores) {
     for (int n = 0; n < 2 * NV; ++n) acc[g][n] = _mm512_setzero_ps();
   for (int64_t i = t.first; i < S; ++i) {
     const uint16_t* row = t.v + i * t.v_stride;
+    if (t.next_k != nullptr && t.next_first + (i - t.first) < S) {
+      const char* krow = reinterpret_cast<const char*>(t.next_k + (t.next_first + (i - t.first)) * t.k_stride);
+      for (int off = 0; off < D * 2; off += 64) _mm_prefetch(krow + off, _MM_HINT_T0);
+    }
     __m512 v[2 * NV];
     for (int n = 0; n < 2 * NV; ++n) v[n] = bf16x16_to_float(row + 16 * n);
     for (int64_t g = 0; g < G; ++g) {
@@ -271,15 +284,26 @@ torch::Tensor decode_attention(torch::Tensor query, torch::Tensor key, torch::Te
   const float fscale = static_cast<float>(scale);
   at::parallel_for(0, B * Hk, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(G * S + 16);
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t b = task / Hk, h = task % Hk;
-      const bool* row_mask = mp + b * S;
+    auto first_of = [&](int64_t task) {
+      const bool* row_mask = mp + (task / Hk) * S;
       int64_t first = 0;
       while (first < S && !row_mask[first]) ++first;  // the row's left padding is never read
-      const Task t{qp + task * G * D, kp + b * key.stride(0) + h * key.stride(1),
-                   vp + b * value.stride(0) + h * value.stride(1), row_mask, op + task * G * D,
-                   key.stride(2), value.stride(2), first, S, G, D, fscale};
+      return first;
+    };
+    int64_t first = begin < end ? first_of(begin) : 0;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task / Hk, h = task % Hk;
+      Task t{qp + task * G * D, kp + b * key.stride(0) + h * key.stride(1),
+             vp + b * value.stride(0) + h * value.stride(1), mp + b * S, op + task * G * D,
+             key.stride(2), value.stride(2), first, S, G, D, fscale};
+      int64_t next_first = 0;
+      if (task + 1 < end) {
+        next_first = first_of(task + 1);
+        t.next_k = kp + ((task + 1) / Hk) * key.stride(0) + ((task + 1) % Hk) * key.stride(1);
+        t.next_first = next_first;
+      }
       attend(t, scores.data());
+      first = next_first;
     }
   });
   return out;
