@@ -62,19 +62,25 @@ class _WeightedLinearCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty(hidden.shape, dtype=torch.float32, device=hidden.device)  # (N, D)
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device)  # (V, D)
         losses = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)  # (N,)
-        for start in range(0, hidden.shape[0], chunk_rows):
-            rows = slice(start, start + chunk_rows)
-            h, y = hidden[rows], targets[rows]  # (n, D), (n,)
-            logits = torch.mm(h, weight.t()).float()  # (n, V)
-            lse = torch.logsumexp(logits, dim=-1)  # (n,)
-            losses[rows] = lse - logits.gather(1, y[:, None]).squeeze(1)
-            # d CE / d logits = softmax − onehot, times each token's weight.
-            probs = logits.sub_(lse[:, None]).exp_()  # (n, V), in place: the logits are done
-            probs.scatter_add_(1, y[:, None], probs.new_full((len(y), 1), -1.0))
-            probs.mul_(token_weights[rows, None])
-            d_logits = probs.to(h.dtype) if h.dtype != torch.float32 else probs
-            grad_hidden[rows] = torch.mm(d_logits, weight.to(d_logits.dtype)).float()
-            grad_weight.add_(torch.mm(d_logits.t(), h.to(d_logits.dtype)).float())
+        device = hidden.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
+        # Cast once, not per chunk (autocast would cast the (V, D) head for each of the 3 matmuls
+        # of every chunk: ~0.1 s of a bf16 step at 8 x 256 tokens). Same values as autocast's casts.
+        w, hid = weight.to(dtype), hidden.to(dtype)
+        with torch.autocast(device, enabled=False):
+            for start in range(0, hidden.shape[0], chunk_rows):
+                rows = slice(start, start + chunk_rows)
+                h, y = hid[rows], targets[rows]  # (n, D), (n,)
+                logits = torch.mm(h, w.t()).float()  # (n, V)
+                lse = torch.logsumexp(logits, dim=-1)  # (n,)
+                losses[rows] = lse - logits.gather(1, y[:, None]).squeeze(1)
+                # d CE / d logits = softmax − onehot, times each token's weight.
+                probs = logits.sub_(lse[:, None]).exp_()  # (n, V), in place: the logits are done
+                probs.scatter_add_(1, y[:, None], probs.new_full((len(y), 1), -1.0))
+                probs.mul_(token_weights[rows, None])
+                d_logits = probs.to(dtype)  # (n, V)
+                grad_hidden[rows] = torch.mm(d_logits, w)
+                grad_weight.add_(torch.mm(d_logits.t(), h))  # fp32 += the (V, D) product, upcast in place
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.dtypes = (hidden.dtype, weight.dtype)
         return (losses * token_weights).sum(), losses
