@@ -3,10 +3,11 @@
 A decoding step's attention reads every cached key and value of every row once, for one query
 per head, so it is bound by how fast the cache is read. PyTorch's CPU SDPA reads it at
 7.5–9.5 GB/s on the 2-core AMX machines (single-query rows, grouped heads), ~30 % of a step at
-batch 128; ``csrc/decode_attention.cpp`` reads it at 19–27 GB/s (30 layers' caches of 128 rows,
+batch 128; ``csrc/decode_attention.cpp`` reads it at ~30–37 GB/s (30 layers' caches of 128 rows,
 96–250 positions, ``benchmarks/README.md``): one task per (row, key/value head) scores the
 head's grouped queries together with AVX512-BF16 dot products, skips the row's left padding,
-and keeps the softmax and the weighted sum of values in fp32. Without AVX512-BF16 the same
+keeps the softmax and the weighted sum of values in fp32, and prefetches its values and the
+next task's keys while it works. Without AVX512-BF16 the same
 arithmetic compiles as plain loops, which are tested but not used: there SDPA is faster.
 
 The kernel is compiled on first use with the machine's C++ compiler (``torch.utils.cpp_extension``,
