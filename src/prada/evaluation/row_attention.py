@@ -17,7 +17,7 @@ callers) it is transformers' ``sdpa``.
 
 ``decode_kernel`` is the same with every single-query bf16 step on CPU run by prada's fused C++
 kernel instead (``prada.evaluation.decode_kernel``, ``eval.decode_attention: auto``), which skips
-each row's own left padding and reads the cache ~2.5x faster than SDPA.
+each row's own left padding and reads the cache ~4x faster than SDPA (30-37 against 7-9.5 GB/s).
 """
 
 from __future__ import annotations
