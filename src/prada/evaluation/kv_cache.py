@@ -144,9 +144,14 @@ class _Replicate:
         return AppendOnlyLayer(self.capacity)
 
 
-def _all_layers_full_attention(config: Any) -> bool:
+def decoder_text_config(config: Any) -> Any:
+    """The text decoder's config of a model config (itself for a text-only model)."""
     get_text = getattr(config, "get_text_config", None)
-    text = get_text(decoder=True) if callable(get_text) else config
+    return get_text(decoder=True) if callable(get_text) else config
+
+
+def _all_layers_full_attention(config: Any) -> bool:
+    text = decoder_text_config(config)
     if getattr(text, "sliding_window", None) and getattr(text, "use_sliding_window", True):
         return False
     layer_types = getattr(text, "layer_types", None)

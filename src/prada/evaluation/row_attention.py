@@ -22,12 +22,14 @@ each row's own left padding and reads the cache ~4x faster than SDPA (30-37 agai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from prada.evaluation import decode_kernel
+from prada.evaluation.kv_cache import decoder_text_config
 
 IMPLEMENTATION = "sdpa_row_chunks"
 KERNEL_IMPLEMENTATION = "decode_kernel"
@@ -117,8 +119,7 @@ def register() -> str:
 
 def _kernel_takes_heads(config: Any) -> bool:
     """Whether the model's attention heads (from its config) are a shape the kernel takes."""
-    get_text = getattr(config, "get_text_config", None)
-    text = get_text(decoder=True) if callable(get_text) else config
+    text = decoder_text_config(config)
     heads = getattr(text, "num_attention_heads", None)
     if not heads:
         return False
@@ -127,40 +128,35 @@ def _kernel_takes_heads(config: Any) -> bool:
     return heads % kv_heads == 0 and decode_kernel.supports(heads // kv_heads, head_dim)
 
 
+def _switch(lm: Any, name: str, forward: Any, sources: tuple[str, ...],
+            ready: Callable[[], bool] = lambda: True) -> bool:
+    """Switch ``lm`` to the SDPA variant ``name`` (registered with ``forward``) when it is on one of
+    ``sources`` and ``ready()`` (checked only then); True when it uses ``name`` afterwards."""
+    from prada.student.attention import register_sdpa_variant
+
+    current = getattr(getattr(lm, "config", None), "_attn_implementation", None)
+    if current == name:
+        return True
+    if current not in sources or not hasattr(lm, "set_attn_implementation") or not ready():
+        return False
+    register_sdpa_variant(name, forward)
+    try:
+        lm.set_attn_implementation(name)
+    except (ValueError, ImportError):
+        return False
+    return True
+
+
 def use_decode_kernel(lm: Any) -> bool:
     """Switch ``lm`` from ``sdpa`` (or ``sdpa_row_chunks``) to ``decode_kernel`` when its heads are
     a shape the kernel takes and the kernel can be built here; True when it uses it. Other
     attention implementations are left alone."""
-    from prada.student.attention import register_sdpa_variant
-
-    config = getattr(lm, "config", None)
-    current = getattr(config, "_attn_implementation", None)
-    if current == KERNEL_IMPLEMENTATION:
-        return True
-    if (current not in ("sdpa", IMPLEMENTATION) or not hasattr(lm, "set_attn_implementation")
-            or not _kernel_takes_heads(config) or decode_kernel.load_kernel() is None):
-        return False
-    register_sdpa_variant(KERNEL_IMPLEMENTATION, decode_kernel_forward)
-    try:
-        lm.set_attn_implementation(KERNEL_IMPLEMENTATION)
-    except (ValueError, ImportError):
-        return False
-    return True
+    return _switch(lm, KERNEL_IMPLEMENTATION, decode_kernel_forward, ("sdpa", IMPLEMENTATION),
+                   lambda: _kernel_takes_heads(lm.config) and decode_kernel.load_kernel() is not None)
 
 
 def use_row_chunks(lm: Any) -> bool:
     """Switch ``lm`` from ``sdpa`` to ``sdpa_row_chunks`` (identical unless a step passes a plan);
     True when it uses it. Models on another attention implementation are left as they are,
     ``decode_kernel`` among them: the kernel skips each row's own padding and takes no plans."""
-    config = getattr(lm, "config", None)
-    current = getattr(config, "_attn_implementation", None)
-    if current == IMPLEMENTATION:
-        return True
-    if current != "sdpa" or not hasattr(lm, "set_attn_implementation"):
-        return False
-    register()
-    try:
-        lm.set_attn_implementation(IMPLEMENTATION)
-    except (ValueError, ImportError):
-        return False
-    return True
+    return _switch(lm, IMPLEMENTATION, sdpa_row_chunks_forward, ("sdpa",))
